@@ -1,0 +1,5 @@
+import sys
+
+from safemix.cli import main
+
+sys.exit(main())

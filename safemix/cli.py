@@ -1,0 +1,72 @@
+"""The one `safemix` command: one verb per stage.
+
+Every stage module registers its own sub-commands (`safemix/<stage>/cli.py: register`),
+and imports its heavy dependencies only when run, so `safemix --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Modules that add sub-commands; each has `register(subparsers)`.
+COMMAND_MODULES = (
+    "safemix.formats.cli",     # profile
+    "safemix.recipes_cli",     # validate, ls, cp, env
+    "safemix.seeds.cli",       # seeds stats, decontam
+    "safemix.generate.cli",    # generate
+    "safemix.mix.cli",         # mix
+    "safemix.train.cli",       # train, launch
+    "safemix.eval.cli",        # eval, report
+    "safemix.pipeline.cli",    # run
+    "safemix.testbed.cli",     # testbed
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from safemix import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="safemix",
+        description="Format-mimicking safety data for LLM finetuning jobs: "
+        "profile, generate, mix, train, eval, run.",
+    )
+    parser.add_argument("--version", action="version", version=f"safemix {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Debug logging.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # stage not built into this version
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from safemix.errors import SafemixError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except SafemixError as e:
+        print(f"safemix {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

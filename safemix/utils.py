@@ -1,0 +1,76 @@
+"""Small shared helpers: atomic writes, hashing, JSON lines."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Write to a temp file beside `path` and rename it into place only on success.
+
+    A crash (or exception) leaves no partial file at `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+    with atomic_write(path) as f:
+        json.dump(obj, f, indent=indent, ensure_ascii=False, sort_keys=False, default=str)
+        f.write("\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> int:
+    n = 0
+    with atomic_write(path) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    p = Path(path)
+    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    for fp in files:
+        if p.is_dir():
+            h.update(str(fp.relative_to(p)).encode())
+        with open(fp, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stable_hash(obj: Any) -> str:
+    """Hash of a JSON-serialisable object, independent of dict key order."""
+    return sha256_text(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str))
