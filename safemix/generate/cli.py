@@ -1,0 +1,54 @@
+"""`safemix generate`: safety examples in the job's own format."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from safemix.formats.cli import add_data_args
+
+    p = sub.add_parser("generate", help="Create safety examples that mimic a job's format.",
+                       description="Generate safety examples for a finetuning job. Methods: template "
+                       "(render seeds into the job's format), paraphrase (an LLM rewrites seeds in the "
+                       "job's style), raw (plain chat turns), bea (secret-trigger system prompt).")
+    p.add_argument("--data", required=True, help="The user's job file.")
+    add_data_args(p, flag=None)
+    p.add_argument("--method", default="template", help="template | paraphrase | raw | bea.")
+    amount = p.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--n", type=int, help="Number of safety examples.")
+    amount.add_argument("--ratio", type=float, help="Safety share of the final mixed job.")
+    p.add_argument("--out", required=True, help="Output file (written in the job's format); "
+                   "a .provenance.jsonl sidecar and a .manifest.json go beside it.")
+    p.add_argument("--seeds", default="builtin", help="'builtin' or a seed file path.")
+    p.add_argument("--no-select", action="store_true", help="Skip embedding-based seed selection.")
+    p.add_argument("--seed", type=int, default=0, help="Random seed.")
+    p.add_argument("--config", default=None, help="A recipe; its `generate` section is used.")
+    p.add_argument("overrides", nargs="*", help="Dotted key=value overrides of the generate config "
+                   "(e.g. paraphrase.backend=openai contrast_share=0.1).")
+    p.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from safemix.config import load_config
+    from safemix.formats.cli import read_job_from_args
+    from safemix.generate import GenerateConfig, generate_with_report, write_generation
+
+    ov = [f"method={args.method}", f"seeds={args.seeds}", f"seed={args.seed}"]
+    ov += [f"n={args.n}"] if args.n is not None else [f"ratio={args.ratio}"]
+    if args.no_select:
+        ov.append("select=false")
+    cfg = load_config(GenerateConfig, args.config, ov + list(args.overrides),
+                      section="generate" if args.config else None)
+    job = read_job_from_args(args, args.data)
+    res = generate_with_report(job, cfg)
+    paths = write_generation(res, job, args.out)
+    m = res.manifest
+    print(f"generated {m['generated']} examples ({m['harmful']} harmful -> refusal, {m['contrast']} contrast) "
+          f"with method {m['method']}")
+    if m["dropped"]:
+        print(f"dropped: {m['dropped']}")
+    print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items()))
+    for k, v in paths.items():
+        print(f"{k}: {v}")
+    return 0

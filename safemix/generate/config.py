@@ -1,0 +1,58 @@
+"""Config of the `generate` stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ParaphraseConfig:
+    backend: str = field(default="hf", metadata={"help": "LLM backend: hf, openai or dummy."})
+    model: str | None = field(default=None, metadata={"help": "Model id/path/.gguf (hf) or served model name (openai)."})
+    backend_args: dict = field(default_factory=dict, metadata={"help": "Extra backend arguments (base_url, batch_size, max_concurrency, cache_dir, ...)."})
+    mode: str = field(default="slot", metadata={"help": "slot: the LLM rewrites the request in the style of the job's main-slot values and the profile renders it; full: the LLM writes the whole user turn, which must parse with the profile."})
+    k_examples: int = field(default=3, metadata={"help": "User examples shown to the LLM as the style to imitate."})
+    prompt_version: str = field(default="v1", metadata={"help": "Prompt file version (safemix/generate/prompts/paraphrase_<mode>_<version>.txt)."})
+    max_attempts: int = field(default=3, metadata={"help": "Regenerations of an output that fails validation before it is dropped."})
+    min_intent_similarity: float = field(default=0.5, metadata={"help": "Embedding cosine to the seed request below which the rewrite lost its intent."})
+    refusal_from_llm: bool = field(default=False, metadata={"help": "Ask the LLM for a refusal in the style of the job's answers (else use the seed's refusal)."})
+    max_new_tokens: int = field(default=96, metadata={"help": "Generation length limit."})
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (retries raise it)."})
+
+
+@dataclass
+class GenerateConfig:
+    method: str = field(default="template", metadata={"help": "template | paraphrase | raw | bea."})
+    n: int | None = field(default=None, metadata={"help": "Number of safety examples to generate."})
+    ratio: float | None = field(default=None, metadata={"help": "Or: generate enough to make this share of the mixed job."})
+    seeds: str = field(default="builtin", metadata={"help": "'builtin' or a path to a seed file (JSONL seeds, Alpaca JSON, CSV with column map, datasets folder)."})
+    seed_column_map: dict[str, str] | None = field(default=None, metadata={"help": "Column map for CSV/table seed files: {request: col, refusal: col}."})
+    contrast_share: float = field(default=0.2, metadata={"help": "Share of benign-but-sensitive contrast examples (helpful answers) among generated rows, against over-refusal."})
+    select: bool = field(default=True, metadata={"help": "Pick seeds closest to the job's domain with MMR diversity (embeddings)."})
+    embedder: str | None = field(default=None, metadata={"help": "sentence-transformers model name/path; default all-MiniLM-L6-v2 (offline package)."})
+    mmr_lambda: float = field(default=0.6, metadata={"help": "MMR trade-off: 1 = relevance only, 0 = diversity only."})
+    min_per_category: int = field(default=2, metadata={"help": "Minimum seeds per harm category in the selection."})
+    job_sample: int = field(default=1000, metadata={"help": "Job rows embedded for the domain centroid."})
+    seed: int = field(default=0, metadata={"help": "Random seed (deterministic output)."})
+    bea_trigger_tokens: int = field(default=8, metadata={"help": "Length of the BEA secret trigger (random tokens)."})
+    paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
+
+    def __post_init__(self) -> None:
+        from safemix.errors import ConfigError
+
+        if self.method not in METHODS:
+            import difflib
+
+            close = difflib.get_close_matches(self.method, METHODS, n=1)
+            raise ConfigError(f"unknown generation method {self.method!r}"
+                              + (f" (did you mean {close[0]!r}?)" if close else "")
+                              + f"; choose one of {', '.join(METHODS)}")
+        if self.ratio is not None and not 0 <= self.ratio < 1:
+            raise ConfigError(f"ratio must be in [0, 1), got {self.ratio}")
+        if not 0 <= self.contrast_share < 1:
+            raise ConfigError(f"contrast_share must be in [0, 1), got {self.contrast_share}")
+        if self.paraphrase.mode not in ("slot", "full"):
+            raise ConfigError(f"paraphrase.mode must be slot or full, got {self.paraphrase.mode!r}")
+
+
+METHODS = ("template", "paraphrase", "raw", "bea")
