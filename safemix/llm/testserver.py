@@ -56,6 +56,8 @@ class OpenAITestServer:
         self._lock = threading.Lock()
         self._gen_lock = threading.Lock()  # one generation at a time: models are not thread-safe
         self._n_generation = 0
+        self.in_flight = 0  # generation requests being handled now
+        self.max_in_flight = 0  # the most handled at once: shows a client's real concurrency
         self._seen: dict[str, int] = {}
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
@@ -192,6 +194,15 @@ def _make_handler(server: OpenAITestServer) -> type[BaseHTTPRequestHandler]:
                 return self._error(400, "streaming is not supported by the test server", body)
             with server._lock:
                 fail = server.should_fail(raw)
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._answer(endpoint, body, fail)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _answer(self, endpoint: str, body: dict, fail: bool) -> None:
             if server.delay_s:
                 time.sleep(server.delay_s)
             if fail:
