@@ -1,0 +1,1 @@
+"""Evaluation: probes, judges, task metrics and reports."""

@@ -1,0 +1,220 @@
+"""Safety seeds: harmful requests with refusals, and benign-but-sensitive contrast requests.
+
+The project ships its own seed set (written for safemix, not copied from any dataset):
+
+    >>> seeds = load_builtin_seeds("harmful")
+    >>> seeds[0].category, seeds[0].kind
+    ('weapons', 'harmful')
+    >>> import random
+    >>> seeds[0].response(random.Random(0))
+    "I can't help with that."
+
+Files (package data, versioned by the `_v1` suffix and their `version` fields):
+
+- `data/seeds_v1.jsonl`: one seed a line. Harmful seeds carry a `topic` (a short gerund
+  phrase such as "breaking into someone's home") and `refusals` that name refusal styles
+  (`"style:<id>"`) or give literal refusal text. Contrast seeds carry an `answer`.
+- `data/refusal_styles_v1.json`: refusal templates with `{topic}` and `{alternative}` slots,
+  and the categories each style suits (self-harm only gets the crisis-support styles).
+- `data/categories_v1.json`: the harm categories, each with a description and the safe
+  `alternative` help a redirecting refusal offers.
+
+External seed files (Alpaca JSON, CSV, `datasets` folders, this JSONL schema) are read by
+`safemix.seeds.loaders.load_seed_file`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from safemix.errors import ConfigError, InputError
+
+SEED_SET_VERSION = 1
+SEEDS_FILE = f"seeds_v{SEED_SET_VERSION}.jsonl"
+STYLES_FILE = f"refusal_styles_v{SEED_SET_VERSION}.json"
+CATEGORIES_FILE = f"categories_v{SEED_SET_VERSION}.json"
+SEED_KINDS = ("harmful", "contrast")
+STYLE_PREFIX = "style:"
+# What a refusal template says when a seed has no topic or an unknown category.
+FALLBACK_TOPIC = "this request"
+FALLBACK_ALTERNATIVE = "a related question that is safe"
+
+
+@dataclass
+class Seed:
+    """One seed: a harmful request with refusals, or a contrast request with a helpful answer."""
+
+    id: str
+    category: str
+    request: str
+    kind: str  # "harmful" | "contrast"
+    refusals: list[str] = field(default_factory=list)  # rendered refusal texts (harmful seeds)
+    answer: str | None = None  # helpful answer (contrast seeds)
+    source: str = f"builtin:v{SEED_SET_VERSION}"
+    topic: str | None = None
+    refusal_styles: list[str] = field(default_factory=list)  # style ids behind `refusals`, if any
+
+    def response(self, rng: random.Random) -> str:
+        """The assistant turn for this seed: a refusal picked with `rng`, or the answer.
+
+        Deterministic for a given rng state, so generation is reproducible.
+        """
+        if self.kind == "harmful":
+            if not self.refusals:
+                raise InputError("harmful seed has no refusal", path=self.source, field=f"{self.id}.refusals")
+            return self.refusals[rng.randrange(len(self.refusals))]
+        if not self.answer:
+            raise InputError("contrast seed has no answer", path=self.source, field=f"{self.id}.answer")
+        return self.answer
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON record in the seed-file schema, with refusals rendered as text."""
+        rec: dict[str, Any] = {"id": self.id, "kind": self.kind, "category": self.category,
+                               "request": self.request}
+        if self.kind == "harmful":
+            rec["refusals"] = list(self.refusals)
+        else:
+            rec["answer"] = self.answer
+        if self.topic:
+            rec["topic"] = self.topic
+        rec["source"] = self.source
+        return rec
+
+
+def _data_text(name: str) -> str:
+    return resources.files("safemix.seeds").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def load_categories() -> dict[str, dict[str, str]]:
+    """Harm categories of the built-in set: id -> {description, alternative}."""
+    data = json.loads(_data_text(CATEGORIES_FILE))
+    return {c["id"]: {"description": c["description"], "alternative": c["alternative"]}
+            for c in data["categories"]}
+
+
+@lru_cache(maxsize=1)
+def load_refusal_styles() -> dict[str, dict[str, Any]]:
+    """Refusal styles: id -> {description, template, categories ('*' = all but self_harm)}."""
+    data = json.loads(_data_text(STYLES_FILE))
+    return {s["id"]: {k: s[k] for k in ("description", "template", "categories")} for s in data["styles"]}
+
+
+def style_suits(style: dict[str, Any], category: str) -> bool:
+    """Whether a refusal style is meant for `category` (generic styles never go to self_harm,
+    whose refusals must point to crisis support)."""
+    cats = style["categories"]
+    return category != "self_harm" if cats == "*" else category in cats
+
+
+def render_refusal(style_id: str, topic: str | None, category: str) -> str:
+    """Fill a refusal style's template for one seed.
+
+    >>> render_refusal("short_topic", "breaking into someone's home", "theft")
+    "Sorry, but I can't help with breaking into someone's home."
+    """
+    styles = load_refusal_styles()
+    if style_id not in styles:
+        close = difflib.get_close_matches(style_id, list(styles), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"unknown refusal style {style_id!r}{hint}")
+    alternative = load_categories().get(category, {}).get("alternative", FALLBACK_ALTERNATIVE)
+    return styles[style_id]["template"].format(topic=topic or FALLBACK_TOPIC, alternative=alternative)
+
+
+def _text(rec: dict, key: str, path: str, line: int | None, required: bool = True) -> str | None:
+    value = rec.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError("missing or empty", path=path, line=line, field=key)
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"expected a string, got {type(value).__name__}", path=path, line=line, field=key)
+    return value.strip()
+
+
+def seed_from_record(rec: dict, *, path: str, line: int | None, source: str,
+                     default_id: str | None = None) -> Seed:
+    """Validate one record of the seed JSONL schema and build a Seed (refusal styles rendered).
+
+    `kind` defaults to "harmful" when there are refusals and "contrast" when there is only
+    an answer. Errors name the file, line and field.
+    """
+    if not isinstance(rec, dict):
+        raise InputError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
+    request = _text(rec, "request", path, line)
+    sid = rec.get("id", default_id)
+    if sid is None or not str(sid).strip():
+        raise InputError("missing or empty", path=path, line=line, field="id")
+    sid = str(sid)
+    category = _text(rec, "category", path, line, required=False) or "uncategorised"
+    raw_refusals = rec.get("refusals", [])
+    if isinstance(raw_refusals, str):
+        raw_refusals = [raw_refusals]
+    if not isinstance(raw_refusals, list):
+        raise InputError(f"expected a list of strings, got {type(raw_refusals).__name__}",
+                         path=path, line=line, field="refusals")
+    kind = rec.get("kind") or ("harmful" if raw_refusals or "answer" not in rec else "contrast")
+    if kind not in SEED_KINDS:
+        raise InputError(f"must be one of {', '.join(SEED_KINDS)}, got {kind!r}", path=path, line=line,
+                         field="kind")
+    topic = _text(rec, "topic", path, line, required=False)
+    if kind == "contrast":
+        answer = _text(rec, "answer", path, line)
+        return Seed(sid, category, request, kind, [], answer, source, topic)
+
+    refusals, style_ids = [], []
+    for i, r in enumerate(raw_refusals):
+        if not isinstance(r, str) or not r.strip():
+            raise InputError("refusals must be non-empty strings", path=path, line=line, field=f"refusals[{i}]")
+        r = r.strip()
+        if r.startswith(STYLE_PREFIX):
+            style_id = r[len(STYLE_PREFIX):]
+            try:
+                refusals.append(render_refusal(style_id, topic, category))
+            except KeyError as e:
+                raise InputError(str(e.args[0]), path=path, line=line, field=f"refusals[{i}]") from None
+            style_ids.append(style_id)
+        else:
+            refusals.append(r)
+    if not refusals:
+        raise InputError("a harmful seed needs at least one refusal", path=path, line=line, field="refusals")
+    return Seed(sid, category, request, kind, refusals, None, source, topic, style_ids)
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in SEED_KINDS:
+        close = difflib.get_close_matches(str(kind), SEED_KINDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown seed kind {kind!r}{hint}; choose harmful, contrast or leave it unset")
+
+
+def load_builtin_seeds(kind: str | None = None) -> list[Seed]:
+    """The built-in seed set (harmful and contrast seeds, or only `kind`), in file order."""
+    _check_kind(kind)
+    path = f"safemix/seeds/data/{SEEDS_FILE}"
+    seeds = []
+    for line_no, line in enumerate(_data_text(SEEDS_FILE).splitlines(), 1):
+        if line.strip():
+            seeds.append(seed_from_record(json.loads(line), path=path, line=line_no,
+                                          source=f"builtin:v{SEED_SET_VERSION}"))
+    return [s for s in seeds if kind is None or s.kind == kind]
+
+
+__all__ = [
+    "SEED_KINDS",
+    "SEED_SET_VERSION",
+    "Seed",
+    "load_builtin_seeds",
+    "load_categories",
+    "load_refusal_styles",
+    "render_refusal",
+    "seed_from_record",
+    "style_suits",
+]
