@@ -247,7 +247,8 @@ def generate(data: Any, method: str = "template", n: int | None = None, ratio: f
     `data` is a path, a Job, a list of Examples or records, or a `datasets.Dataset`
     (then a Dataset in the job's format is returned). Deterministic for a given `seed`.
     """
-    cfg_kw = {k: v for k, v in kwargs.items() if k in GenerateConfig.__dataclass_fields__}
+    cfg_kw = {k: v for k, v in kwargs.items() if k in GenerateConfig.__dataclass_fields__
+              and not (k == "seeds" and not isinstance(v, str))}  # a list of Seeds is passed through
     rest = {k: v for k, v in kwargs.items() if k not in cfg_kw}
     res = generate_with_report(data, GenerateConfig(method=method, n=n, ratio=ratio, **cfg_kw), **rest)
     if hasattr(data, "column_names") and hasattr(data, "to_list"):
