@@ -104,8 +104,8 @@ class _Prepared:
 class _JobScan:
     """Pass 1 state: counts user rows, looks each user turn up in the safety prompts, counts tokens."""
 
-    def __init__(self, safety: SafetySet, cfg: MixConfig, tokenizer: Any = None) -> None:
-        self.safety, self.cfg, self.tokenizer = safety, cfg, tokenizer
+    def __init__(self, safety: SafetySet, cfg: MixConfig, tokenizer: Any = None, path: str = "<job>") -> None:
+        self.safety, self.cfg, self.tokenizer, self.path = safety, cfg, tokenizer, path
         self.n = 0
         self.records: list[dict | None] = [None] * len(safety)
         self.converted: list[Example] = list(safety.examples)
@@ -138,7 +138,7 @@ class _JobScan:
         self.n += 1
         if self.cfg.inline_provenance and self.cfg.inline_key in (ex.metadata.get("extra") or {}):
             raise InputError(f"the job already has a field named {self.cfg.inline_key!r}; choose "
-                             "another inline_key", line=line, field=self.cfg.inline_key)
+                             "another inline_key", path=self.path, line=line, field=self.cfg.inline_key)
         if self.index:
             for m in ex.messages:
                 if m.get("role") == "user":
@@ -157,7 +157,7 @@ class _JobScan:
 
     def finish(self) -> _Prepared:
         if self.n == 0:
-            raise InputError("the job is empty (no rows)")
+            raise InputError("the job is empty (no rows)", path=self.path)
         self._flush_tokens()
         safety_tokens = (count_tokens(self.converted, self.tokenizer)
                          if self.tokenizer is not None and self.converted else
@@ -504,7 +504,8 @@ def resolve_outputs(out: str | Path, job_path: str | Path, container: str,
     base = out.parent if is_file else out
     paths = []
     for kind, value in amounts:
-        sub = base / f"{kind}-{value:g}" if len(amounts) > 1 else base
+        label = f"{kind}-{value:g}" if kind == "ratio" else f"{kind}-{int(value)}"
+        sub = base / label if len(amounts) > 1 else base
         paths.append(sub / name)
     for p in paths:
         if p.resolve() == job_path.resolve():
@@ -546,7 +547,7 @@ def mix_files(job_path: str | Path, out: str | Path, cfg: MixConfig, *, safety: 
 
     # pass 1: validate, count, dedupe; keep Examples only for containers without raw rows
     stat0 = _stat(job_path)
-    scan = _JobScan(sset, cfg, tok)
+    scan = _JobScan(sset, cfg, tok, str(job_path))
     users: list[Example] = []
     lines: list[int] = []
     streaming = reader.container == "jsonl"

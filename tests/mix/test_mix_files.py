@@ -294,3 +294,39 @@ def test_token_weighted_ratio(tmp_path, safety_file):
     assert abs(s_tok - target) <= max(per_row) / 2  # within one example's tokens of the target share
     assert rep.token_share == pytest.approx(s_tok / (s_tok + user_tokens))
     assert rep.n_safety != round(0.1 * 40 / 0.9)  # safety rows are shorter than job rows: not the row count
+
+
+def test_mix_help():
+    with pytest.raises(SystemExit) as e:
+        main(["mix", "--help"])
+    assert e.value.code == 0
+
+
+def test_generated_safety_set_with_auto_detected_sidecar(tmp_path):
+    """The generator's output (safety.jsonl + safety.provenance.jsonl) mixes in as-is."""
+    from safemix.generate import GenerateConfig, generate_with_report, write_generation
+
+    job = read_job(FIX / "aoa_chat.jsonl")
+    res = generate_with_report(job, GenerateConfig(method="template", n=12, select=False))
+    paths = write_generation(res, job, tmp_path / "gen" / "safety.jsonl")
+    out = tmp_path / "mixed" / "aoa.jsonl"
+    assert run("--data", FIX / "aoa_chat.jsonl", "--safety", paths["examples"], "--ratio", "0.2",
+               "--require-same-format", "--out", out) == 0
+    prov = check_alignment(FIX / "aoa_chat.jsonl", out, paths["examples"])
+    gen = [p for p in prov if p["source"] == "generated"]
+    assert len(gen) == 10 and all(p["method"] == "template" and p["seed_id"] for p in gen)
+    assert strict_openai_errors(out) == []
+
+
+def test_shared_data_jobs_mix_in_their_own_format(tmp_path, shared_data, safety_file):
+    from safemix.testing import build_shared_jobs
+
+    jobs = build_shared_jobs(shared_data, tmp_path / "jobs", limit=300)
+    safety = safety_file(40)
+    for name in ("ag_news", "arc", "sst2"):
+        out = tmp_path / name / jobs[name].name
+        assert run("--data", jobs[name], "--safety", safety, "--ratio", "0.1", "--out", out) == 0
+        orig, mixed = read_job(jobs[name]), read_job(out)
+        assert (mixed.schema, mixed.container) == (orig.schema, orig.container)
+        assert len(mixed.examples) == len(orig.examples) + round(0.1 * len(orig.examples) / 0.9)
+    assert strict_openai_errors(tmp_path / "ag_news" / "ag_news.jsonl") == []
