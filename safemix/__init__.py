@@ -3,6 +3,8 @@ __version__ = "0.1.0"
 # Stage entry points, imported on first use so `import safemix` stays instant.
 # `safemix.mix` is the stage's package and is itself callable: safemix.mix(job, safety, ratio=0.05).
 _LAZY = {"mix": "safemix.mix"}
+# Functions exported from a stage module: name -> (module, attribute).
+_LAZY_ATTRS = {"evaluate": ("safemix.eval.core", "evaluate")}
 
 
 def __getattr__(name: str):
@@ -10,4 +12,9 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(_LAZY[name])
+    if name in _LAZY_ATTRS:
+        import importlib
+
+        module, attr = _LAZY_ATTRS[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'safemix' has no attribute {name!r}")

@@ -1,0 +1,473 @@
+"""The evaluator: generate, judge, score, compare with the base model, write the report.
+
+    from safemix import evaluate
+    res = evaluate("runs/x/model", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
+                   job="train.jsonl", validation="val.jsonl", output_dir="runs/x/eval")
+    print(res.summary())
+
+Samples are appended to `samples.jsonl` (and fsynced) after every generation batch, keyed
+by a stable id (model role, part, style, probe, and a hash of the exact prompt, model and
+generation settings); a rerun skips every id already there, so an interrupted eval resumes
+where it stopped. Judgments are cached in the same records per judge configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import logging
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safemix.errors import ConfigError, InputError
+from safemix.eval.config import EvalConfig, ProbeSetConfig
+from safemix.utils import stable_hash
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SAMPLES = "samples.jsonl"
+RESULTS = "results.json"
+ROLES = ("model", "base")
+
+
+@dataclass
+class EvalResult:
+    """What `evaluate` returns: the results dict (as in results.json) and the output folder."""
+
+    results: dict[str, Any]
+    output_dir: Path
+
+    @property
+    def paths(self) -> dict[str, Path]:
+        d = self.output_dir
+        return {"results": d / RESULTS, "samples": d / SAMPLES, "report_md": d / "report.md",
+                "report_html": d / "report.html"}
+
+    def summary(self) -> str:
+        from safemix.eval.report import summary_text
+
+        return summary_text(self.results)
+
+
+# ------------------------------------------------------------------------------ inputs
+def to_examples(data: Any, what: str, cfg: EvalConfig) -> tuple[list, str]:
+    """(Examples, format name) from a path, a list of Examples / records, or a `datasets.Dataset`."""
+    from safemix.formats import Example, read_job
+    from safemix.formats.schemas import SCHEMAS, detect_schema
+
+    if isinstance(data, str | os.PathLike):
+        job = read_job(data, format=cfg.data_format, column_map=cfg.column_map)
+        return job.examples, job.format
+    rows = list(data)
+    out = []
+    for i, r in enumerate(rows):
+        if isinstance(r, Example):
+            out.append(r)
+            continue
+        schema = detect_schema(r)
+        if schema is None:
+            raise InputError("record matches no known format (messages, prompt/completion, "
+                             "instruction/output, conversations)", path=f"<{what}>", line=i + 1)
+        out.append(SCHEMAS[schema].to_example(dict(r), {"path": f"<{what}>", "line": i + 1}))
+    if not out:
+        raise InputError("no examples", path=f"<{what}>")
+    return out, "openai"
+
+
+def stratified_sample(items: list, key, n: int | None, seed: int) -> list:
+    """Up to `n` items spread evenly over the groups given by `key`, order kept."""
+    if n is None or n >= len(items):
+        return list(items)
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        groups[key(it)].append(i)
+    rng = random.Random(seed)
+    for g in groups.values():
+        rng.shuffle(g)
+    chosen: list[int] = []
+    names = sorted(groups, key=str)
+    while len(chosen) < n:
+        for g in names:
+            if groups[g] and len(chosen) < n:
+                chosen.append(groups[g].pop())
+    return [items[i] for i in sorted(chosen)]
+
+
+def load_probe_sets(sets: list[ProbeSetConfig], seed: int) -> list[tuple[str, Any]]:
+    """(set name, Probe) for every configured probe set, ids unique across sets."""
+    from safemix.eval.probes import load_builtin_probes, load_probe_file
+
+    out, seen = [], set()
+    for ps in sets:
+        if ps.source == "builtin":
+            probes = load_builtin_probes(ps.kind)
+            name = ps.name or f"builtin-{ps.kind or 'all'}"
+        else:
+            probes = load_probe_file(ps.source, ps.column_map, ps.kind)
+            name = ps.name or Path(ps.source).stem
+        probes = stratified_sample(probes, lambda p: (p.kind, p.category or ""), ps.limit, seed)
+        for p in probes:
+            pid = p.id if p.id not in seen else f"{name}:{p.id}"
+            seen.add(pid)
+            out.append((name, dataclasses.replace(p, id=pid)))
+    return out
+
+
+# ------------------------------------------------------------------------------ samples
+def _short_hash(obj: Any) -> str:
+    return stable_hash(obj)[:12]
+
+
+def build_samples(cfg: EvalConfig, probes: list[tuple[str, Any]], profile: Any, validation: list,
+                  roles: list[str]) -> list[dict[str, Any]]:
+    """Every prompt to answer, for every model role, with its stable id."""
+    from safemix.eval.render import BENIGN_STYLES, render_probe, task_prompt
+
+    styles = list(cfg.styles)
+    if profile is None:
+        dropped = [s for s in styles if s.startswith("job")]
+        if dropped:
+            log.warning("no job or validation data: skipping styles %s", dropped)
+        styles = [s for s in styles if not s.startswith("job")]
+    base: list[dict[str, Any]] = []
+    for set_name, p in probes:
+        for style in (styles if p.kind == "harmful" else [s for s in styles if s in BENIGN_STYLES]):
+            rng = random.Random(f"{cfg.seed}:{p.id}:{style}")  # identical prompts for both models
+            base.append({"part": p.kind, "style": style, "probe_id": p.id, "probe_set": set_name,
+                         "category": p.category or "uncategorised", "request": p.prompt,
+                         "messages": render_probe(p.prompt, style, profile, rng)})
+    task_tokens = cfg.task_max_new_tokens or _task_tokens(profile, cfg.max_new_tokens)
+    for i, ex in enumerate(validation):
+        base.append({"part": "task", "style": "job", "probe_id": f"val-{i}", "probe_set": "validation",
+                     "category": None, "request": ex.user or "", "messages": task_prompt(ex),
+                     "reference": ex.assistant or "", "max_new_tokens": task_tokens})
+    out = []
+    for role in roles:
+        model_ident = {"model": cfg.model if role == "model" else cfg.base_model,
+                       "gguf": cfg.gguf_file if role == "model" else cfg.base_gguf_file, "backend": cfg.backend}
+        for s in base:
+            mnt = s.get("max_new_tokens", cfg.max_new_tokens)
+            h = _short_hash({"m": s["messages"], "model": model_ident, "max_new_tokens": mnt,
+                             "temperature": cfg.temperature, "seed": cfg.seed if cfg.temperature > 0 else None})
+            out.append({"id": f"{role}/{s['part']}/{s['style']}/{s['probe_id']}/{h}", "role": role,
+                        **s, "max_new_tokens": mnt})
+    return out
+
+
+def _task_tokens(profile: Any, default: int) -> int:
+    t = getattr(getattr(profile, "answer", None), "type", None)
+    return {"label": 16, "mc_letter": 16, "number": 256, "span": 48}.get(t, default)
+
+
+def read_samples(path: Path) -> dict[str, dict[str, Any]]:
+    """Finished samples by id; a torn last line (a crash mid-write) is ignored."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return done
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                log.warning("%s:%d: ignoring a torn record (interrupted write)", path, n)
+                continue
+            if isinstance(rec, dict) and "id" in rec and "generation" in rec:
+                done[rec["id"]] = rec
+    return done
+
+
+def append_samples(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Append records and fsync, so that a crash after this call loses none of them."""
+    with open(path, "a", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def generate_missing(backend: Any, todo: list[dict[str, Any]], cfg: EvalConfig, path: Path, role: str) -> int:
+    """Generate answers for `todo` in batches, appending each finished batch to `path`."""
+    from tqdm.auto import tqdm
+
+    # similar lengths together: less padding per batch for local models
+    todo = sorted(todo, key=lambda s: (s["max_new_tokens"], sum(len(m["content"]) for m in s["messages"])))
+    n = 0
+    with tqdm(total=len(todo), desc=f"eval {role}", unit="prompt") as bar:
+        for start in range(0, len(todo), cfg.batch_size):
+            batch = todo[start:start + cfg.batch_size]
+            mnt = {s["max_new_tokens"] for s in batch}
+            outs: list[str] = [""] * len(batch)
+            for m in mnt:  # one call per generation length (a batch rarely mixes them)
+                idx = [i for i, s in enumerate(batch) if s["max_new_tokens"] == m]
+                gens = backend.chat([batch[i]["messages"] for i in idx], max_new_tokens=m,
+                                    temperature=cfg.temperature, seed=cfg.seed if cfg.temperature > 0 else None)
+                for i, g in zip(idx, gens, strict=True):
+                    outs[i] = g
+            now = time.time()
+            append_samples(path, ({**s, "generation": g, "generated_at": round(now, 3)}
+                                  for s, g in zip(batch, outs, strict=True)))
+            n += len(batch)
+            bar.update(len(batch))
+    return n
+
+
+def loglik_predictions(backend: Any, samples: list[dict[str, Any]], profile: Any) -> list[str]:
+    """For each task sample, the label with the highest log-likelihood as the answer.
+
+    The label is scored as the job writes it (`profile.render_assistant(label)`, e.g. with an
+    "Answer: " prefix) after the chat-templated prompt; needs the hf backend.
+    """
+    import torch
+
+    if not hasattr(backend, "encode_chat") or not hasattr(backend, "model"):
+        raise ConfigError("task_metric loglik_accuracy needs the hf backend (it reads token log-probabilities)")
+    labels = list(profile.answer.labels)
+    tok, model = backend.tokenizer, backend.model
+    opt_ids = [tok(profile.render_assistant(lab), add_special_tokens=False)["input_ids"] for lab in labels]
+    preds = []
+    for s in samples:
+        prompt = backend.encode_chat(s["messages"])
+        rows = [prompt + o for o in opt_ids]
+        width = max(len(r) for r in rows)
+        pad = backend.pad_id
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = torch.tensor(row)
+            mask[r, : len(row)] = 1
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(input_ids=ids.to(model.device),
+                                           attention_mask=mask.to(model.device)).logits.float(), dim=-1)
+        scores = []
+        for r, o in enumerate(opt_ids):
+            pos = range(len(prompt) - 1, len(prompt) - 1 + len(o))  # logits at t predict token t+1
+            scores.append(sum(float(logp[r, p, o[k]]) for k, p in enumerate(pos)))
+        preds.append(labels[max(range(len(labels)), key=lambda k: scores[k])])
+    return preds
+
+
+# ------------------------------------------------------------------------------ judging
+def judge_samples(records: list[dict[str, Any]], cfg: EvalConfig, labels: list[str] | None,
+                  judge_objs: dict[str, Any] | None = None) -> None:
+    """Add `judgments[name]` to every probe record lacking one from this judge configuration."""
+    from safemix.eval.judges import get_judge
+
+    probe_recs = [r for r in records if r["part"] in ("harmful", "benign")]
+    for name in cfg.judges:
+        key = _short_hash({"judge": name, "args": cfg.judge_args.get(name, {})})
+        todo = [r for r in probe_recs if r.get("judgments", {}).get(name, {}).get("key") != key]
+        if not todo:
+            continue
+        judge = (judge_objs or {}).get(name) or get_judge(name, **cfg.judge_args.get(name, {}))
+        items = [{"request": r["request"], "response": r["generation"], "kind": r["part"], "labels": labels}
+                 for r in todo]
+        log.info("judging %d responses with %s", len(items), name)
+        for r, j in zip(todo, judge.judge(items), strict=True):
+            r.setdefault("judgments", {})[name] = {"outcome": j.outcome, "reason": j.reason, "score": j.score,
+                                                   "key": key, **({"detail": j.detail} if j.detail else {})}
+
+
+# ------------------------------------------------------------------------------ the run
+def _task_setup(cfg: EvalConfig, profile: Any) -> tuple[str | None, Any]:
+    from safemix.eval.metrics import metric_for_answer_type, scorer
+
+    if profile is None:
+        return None, None
+    metric = cfg.task_metric if cfg.task_metric != "auto" else metric_for_answer_type(profile.answer.type)
+    a = profile.answer
+    if metric == "loglik_accuracy":
+        if not a.labels:
+            raise ConfigError("loglik_accuracy needs a job with a label set (answer type label or mc_letter)")
+        return metric, None
+    return metric, scorer(metric, labels=a.labels, prefix=a.prefix, suffix=a.suffix, marker=a.marker)
+
+
+def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: Any = None,
+                    judge_objs: dict[str, Any] | None = None) -> EvalResult:
+    """Run a whole evaluation from an `EvalConfig`; see the module docstring."""
+    from safemix.eval.backends import describe_backend, make_backend
+    from safemix.eval.report import compute_results, write_reports
+    from safemix.utils import write_jsonl
+
+    t0 = time.time()
+    if cfg.model is None and model_backend is None:
+        raise ConfigError("eval.model is not set: the model to evaluate (path, HF id, .gguf, or served name)")
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    job, fmt = to_examples(cfg.job, "job", cfg) if cfg.job is not None else (None, "openai")
+    validation = []
+    if cfg.validation is not None:
+        validation, vfmt = to_examples(cfg.validation, "validation", cfg)
+        fmt = fmt if job else vfmt
+        if cfg.n_validation is not None and len(validation) > cfg.n_validation:
+            keep = sorted(random.Random(cfg.seed).sample(range(len(validation)), cfg.n_validation))
+            validation = [validation[i] for i in keep]
+    profile = None
+    if job or validation:
+        from safemix.formats.profile import infer_profile
+
+        profile = infer_profile(job or validation, fmt)
+    metric, score_fn = _task_setup(cfg, profile) if validation else (None, None)
+    probes = load_probe_sets(cfg.probes, cfg.seed)
+    roles = ["model"] + (["base"] if (cfg.base_model is not None or base_backend is not None) else [])
+    samples = build_samples(cfg, probes, profile, validation, roles)
+
+    path = out / SAMPLES
+    done = read_samples(path) if cfg.resume else {}
+    if not cfg.resume and path.exists():
+        path.unlink()
+    wanted = {s["id"] for s in samples}
+    resumed = sum(1 for i in wanted if i in done)
+    if done and resumed < len(done):
+        log.info("%d samples in %s belong to another configuration; they are dropped", len(done) - resumed, path)
+    generated, backends_info, gen_stats = 0, {}, {}
+    for role in roles:
+        todo = [s for s in samples if s["role"] == role and s["id"] not in done]
+        need_loglik = metric == "loglik_accuracy" and any(
+            s["role"] == role and s["part"] == "task" and "prediction" not in done.get(s["id"], {}) for s in samples)
+        injected = model_backend if role == "model" else base_backend
+        if not todo and not need_loglik:
+            backends_info[role] = (describe_backend(injected) if injected is not None
+                                   else {"backend": cfg.backend, "model": cfg.model if role == "model" else cfg.base_model})
+            continue
+        backend = injected
+        if backend is None:
+            args = dict(cfg.backend_args)
+            if role == "base":
+                args.update(cfg.base_backend_args)
+            if cfg.backend == "hf":
+                args.setdefault("batch_size", cfg.batch_size)
+            backend = make_backend(cfg.backend, cfg.model if role == "model" else cfg.base_model,
+                                   cfg.gguf_file if role == "model" else cfg.base_gguf_file, args,
+                                   what="model" if role == "model" else "base model")
+        backends_info[role] = describe_backend(backend)
+        if metric == "loglik_accuracy":
+            task = [s for s in samples if s["role"] == role and s["part"] == "task"]
+            tids = {s["id"] for s in task}
+            todo = [s for s in todo if s["id"] not in tids]
+            pending = [s for s in task if s["id"] not in done]
+            if pending:
+                preds = loglik_predictions(backend, pending, profile)
+                append_samples(path, ({**s, "generation": p, "prediction": p} for s, p in zip(pending, preds, strict=True)))
+                generated += len(pending)
+        generated += generate_missing(backend, todo, cfg, path, role)
+        gen_stats[role] = backend.stats.to_dict()
+        if injected is None:
+            del backend
+            gc.collect()
+            _free_accelerator()
+    records_by_id = read_samples(path)
+    missing = wanted - set(records_by_id)
+    if missing:
+        raise RuntimeError(f"{len(missing)} samples have no generation after the run (e.g. {sorted(missing)[0]})")
+    records = [records_by_id[s["id"]] for s in samples]
+
+    labels = list(profile.answer.labels) if profile is not None and profile.answer.labels else None
+    judge_samples(records, cfg, labels, judge_objs)
+    for r in records:
+        if r["part"] == "task":
+            if metric == "loglik_accuracy":
+                r["task_score"] = float(r["prediction"].strip().lower() == _gold_label(r["reference"], profile).lower())
+            else:
+                r["task_score"] = score_fn(r["generation"], r["reference"])
+    write_jsonl(path, records)  # atomic rewrite with judgments and scores
+
+    meta = {"config": dataclasses.asdict(cfg), "profile": _profile_info(profile), "models": backends_info,
+            "task_metric": metric, "generation": gen_stats,
+            "counts": {"probes_harmful": sum(1 for _, p in probes if p.kind == "harmful"),
+                       "probes_benign": sum(1 for _, p in probes if p.kind == "benign"),
+                       "validation": len(validation), "samples": len(records), "generated": generated,
+                       "resumed": resumed},
+            "probe_sets": sorted({n for n, _ in probes}), "seconds": round(time.time() - t0, 2)}
+    results = compute_results(records, cfg, meta)
+    write_reports(results, records, out)
+    return EvalResult(results, out)
+
+
+def _gold_label(reference: str, profile: Any) -> str:
+    from safemix.eval.metrics import strip_answer
+
+    return strip_answer(reference, profile.answer.prefix, profile.answer.suffix)
+
+
+def _profile_info(profile: Any) -> dict[str, Any] | None:
+    if profile is None:
+        return None
+    return {"format": profile.format, "answer_type": profile.answer.type, "labels": profile.answer.labels[:50],
+            "system_prompt": profile.system_prompt, "main_slot": profile.main_slot,
+            "user_template": profile.user_template.pattern if profile.user_templates else None,
+            "identity_shift": profile.identity_shift.detected}
+
+
+def _free_accelerator() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def evaluate(model: Any = None, *, config: EvalConfig | str | os.PathLike | None = None,
+             overrides: list[str] | None = None, backend_obj: Any = None, base_backend_obj: Any = None,
+             judge_objs: dict[str, Any] | None = None, **fields: Any) -> EvalResult:
+    """Evaluate a finetuned model: task performance and safety retention.
+
+    `model` is a path / HF id / .gguf / served name, or an already-built safemix LLM backend.
+    `config` is an `EvalConfig` or a recipe path (its `eval:` section); keyword `fields`
+    set `EvalConfig` fields directly (`job`, `validation`, `base_model`, `output_dir`, ...).
+    `job` and `validation` may also be lists of Examples or records, or a `datasets.Dataset`.
+    """
+    from safemix.config import from_dict, load_config
+    from safemix.llm.base import LLMBackend
+
+    if isinstance(model, LLMBackend):
+        backend_obj, model = model, getattr(model, "model", None)
+        if not isinstance(model, str):
+            model = "in-memory"
+    data = {k: fields.pop(k) for k in ("job", "validation") if k in fields and not isinstance(fields[k], str | os.PathLike | None)}
+    if isinstance(config, EvalConfig):
+        cfg = dataclasses.replace(config, **fields) if fields else config
+    else:
+        base = load_config(EvalConfig, config, overrides, section="eval") if config is not None else None
+        merged = dataclasses.asdict(base) if base is not None else {}
+        merged.update({k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in fields.items()})
+        cfg = from_dict(EvalConfig, merged)
+    if model is not None:
+        cfg = dataclasses.replace(cfg, model=str(model))
+    if data:
+        return _evaluate_with_data(cfg, data, backend_obj, base_backend_obj, judge_objs)
+    return evaluate_config(cfg, backend_obj, base_backend_obj, judge_objs)
+
+
+def _evaluate_with_data(cfg: EvalConfig, data: dict[str, Any], backend_obj: Any, base_backend_obj: Any,
+                        judge_objs: dict[str, Any] | None) -> EvalResult:
+    """In-memory job/validation data: written once into the output folder (in OpenAI chat
+    JSONL, which keeps every message), then evaluated like files."""
+    from safemix.formats import write_examples
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    repl = {}
+    for k, v in data.items():
+        p = out / f"input_{k}.jsonl"
+        write_examples(to_examples(v, k, cfg)[0], p, schema="openai", container="jsonl")
+        repl[k] = str(p)
+    files_left = [k for k in ("job", "validation") if k not in repl and getattr(cfg, k) is not None]
+    if files_left and (cfg.data_format or cfg.column_map):
+        raise ConfigError("data_format/column_map apply to files: give job and validation both as files "
+                          "or both in memory")
+    repl.update(data_format=None, column_map=None)  # in-memory inputs are now OpenAI chat JSONL
+    cfg = dataclasses.replace(cfg, **repl)
+    return evaluate_config(cfg, backend_obj, base_backend_obj, judge_objs)
