@@ -77,6 +77,9 @@ def load_model(model: str, gguf_file: str | None = None, dtype: str | None = "au
     from transformers import AutoModelForCausalLM
 
     check_model_path(model)
+    adapter = Path(model).expanduser() / "adapter_config.json"
+    if gguf_file is None and adapter.is_file():
+        return load_adapter_model(str(adapter.parent), dtype, trust_remote_code, **kw)
     model, gguf_file = split_gguf(model, gguf_file)
     args: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": resolve_dtype(dtype)}
     if gguf_file:
@@ -93,6 +96,24 @@ def load_model(model: str, gguf_file: str | None = None, dtype: str | None = "au
                 setattr(m, attr, None)
         m.is_quantized = False
     return m
+
+
+def load_adapter_model(adapter_dir: str, dtype: str | None = "auto", trust_remote_code: bool = False,
+                       **kw: Any):
+    """A LoRA adapter folder (as `safemix train` saves it): its base model with the adapter on top."""
+    import json
+
+    from peft import PeftModel
+
+    base = json.loads((Path(adapter_dir) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    gguf = None
+    manifest = Path(adapter_dir) / "manifest.json"  # written by `safemix train`; knows GGUF bases
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        base, gguf = m.get("base_model") or base, m.get("gguf_file")
+    if not base:
+        raise ConfigError(f"{adapter_dir}/adapter_config.json names no base model")
+    return PeftModel.from_pretrained(load_model(base, gguf, dtype, trust_remote_code, **kw), adapter_dir)
 
 
 def load_model_and_tokenizer(model: str, gguf_file: str | None = None, dtype: str | None = "auto",
