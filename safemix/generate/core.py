@@ -23,6 +23,7 @@ from safemix.generate.methods import (
     render_template,
 )
 from safemix.generate.refusal import looks_like_refusal
+from safemix.mix.plan import count_for_ratio  # the mixer's exact rule, so the two agree
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,6 @@ log = logging.getLogger(__name__)
 class GenerationResult:
     examples: list[Example]
     manifest: dict[str, Any] = field(default_factory=dict)
-
-
-def count_for_ratio(n_job: int, ratio: float) -> int:
-    """Safety rows that make `ratio` of the mixed job: round(r * N / (1 - r))."""
-    return int(round(ratio * n_job / (1 - ratio)))
 
 
 def load_seeds(spec: str, column_map: dict | None = None) -> list:
