@@ -1,0 +1,1 @@
+"""`safemix run`: profile -> generate -> mix -> train -> eval -> report, content-addressed."""

@@ -1,0 +1,278 @@
+"""`safemix run RECIPE`: every stage in one run directory, content-addressed and resumable.
+
+    runs/<name>/
+      run_config.json             the resolved recipe
+      profile/profile.json        the job's FormatProfile
+      variants/<variant>/         one per (method, ratio): none, raw-0.05, template-0.1, ...
+        generate/safety.jsonl     safety rows in the job's format (+ provenance, manifest)
+        mix/train.jsonl           the mixed job (+ provenance sidecar, mix_manifest.json)
+        train/model/              the finetuned model (+ checkpoints while training)
+        eval/results.json         task metric, refusal / attack success per style, retention
+      base_samples.jsonl          the base model's answers, shared by every variant's eval
+      report/                     one comparison table and the Pareto plot over variants
+
+A stage is skipped when its manifest records the same inputs and config; a run killed
+anywhere resumes at the stage it was in (training from its last checkpoint, evaluation
+from its last saved batch).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from safemix.pipeline.config import RunConfig
+from safemix.pipeline.stages import Stage
+from safemix.utils import sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    method: str
+    ratio: float
+
+    @property
+    def name(self) -> str:
+        return "none" if self.method == "none" else f"{self.method}-{self.ratio:g}"
+
+
+def variants(cfg: RunConfig) -> list[Variant]:
+    out: list[Variant] = []
+    for m in cfg.methods:
+        if m == "none":
+            out.append(Variant("none", 0.0))
+        else:
+            out += [Variant(m, r) for r in cfg.ratios]
+    return list(dict.fromkeys(out))
+
+
+def fingerprint(path_or_id: str | None) -> str | None:
+    """Content hash of a local file/folder, or the name itself for a hub id."""
+    if not path_or_id:
+        return None
+    p = Path(path_or_id)
+    return sha256_file(p) if p.exists() else str(path_or_id)
+
+
+def apply_testbed(cfg: RunConfig) -> RunConfig:
+    """Fill unset paths from a (cached) testbed build: model, job, seeds, probes."""
+    if not cfg.testbed.name:
+        return cfg
+    from safemix.eval.config import ProbeSetConfig
+    from safemix.testbed import build
+
+    cfg = copy.deepcopy(cfg)
+    tb = Path(build(cfg.testbed.name, out=cfg.testbed.out))
+    style = cfg.testbed.job_style
+    if not cfg.data.train:
+        cfg.data.train = str(tb / "jobs" / f"topic_{style}.jsonl")
+        cfg.data.validation = cfg.data.validation or str(tb / "jobs" / f"topic_{style}.val.jsonl")
+    cfg.train.model = cfg.train.model or str(tb)
+    if cfg.generate.seeds == "builtin":
+        cfg.generate.seeds = str(tb / "seeds.jsonl")
+    if all(p.source == "builtin" for p in cfg.eval.probes):
+        limits = {p.kind: p.limit for p in cfg.eval.probes}
+        cfg.eval.probes = [ProbeSetConfig(source=str(tb / "probes_harmful.jsonl"), kind="harmful",
+                                          name="testbed-harmful", limit=limits.get("harmful")),
+                           ProbeSetConfig(source=str(tb / "probes_benign.jsonl"), kind="benign",
+                                          name="testbed-benign", limit=limits.get("benign"))]
+    return cfg
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None):
+        self.cfg = apply_testbed(cfg)
+        self.dir = Path(run_dir or self.cfg.output_dir or Path("runs") / self.cfg.name)
+        self.timings: dict[str, float] = {}
+        self.skipped: list[str] = []
+        self.ran: list[str] = []
+
+    # ------------------------------------------------------------------ helpers
+    def _stage(self, sub: str, name: str, inputs: dict, config: Any, keep_partial: bool = False) -> Stage:
+        cfgd = asdict(config) if dataclasses.is_dataclass(config) else config
+        return Stage(self.dir / sub, name, inputs=inputs, config=cfgd, keep_partial=keep_partial)
+
+    def _run_stage(self, st: Stage, fn) -> Stage:
+        label = f"{st.dir.relative_to(self.dir)}"
+        if st.done():
+            log.info("[skip] %s (inputs and config unchanged)", label)
+            self.skipped.append(label)
+            return st
+        log.info("[run ] %s", label)
+        t0 = time.time()
+        with st.running():
+            fn(st)
+        self.timings[label] = round(time.time() - t0, 2)
+        self.ran.append(label)
+        return st
+
+    def job(self):
+        from safemix.formats import read_job
+
+        d = self.cfg.data
+        if not d.train:
+            from safemix.errors import ConfigError
+
+            raise ConfigError("data.train is not set (the user's training file), and no testbed is used")
+        return read_job(d.train, format=d.format, container=d.container, column_map=d.column_map,
+                        max_line_bytes=d.max_line_bytes)
+
+    # ------------------------------------------------------------------- stages
+    def profile(self, job) -> tuple[Any, Stage]:
+        from safemix.formats.profile import FormatProfile, infer_profile
+
+        pc = self.cfg.profile
+        st = self._stage("profile", "profile", {"job": self.job_sha}, pc)
+
+        def fn(st: Stage) -> None:
+            prof = infer_profile(job.examples, job.format, sample_size=pc.sample_size,
+                                 max_templates=pc.max_templates, min_variant_share=pc.min_variant_share,
+                                 max_labels=pc.max_labels, seed=pc.seed)
+            write_json(st.path("profile.json"), prof.to_dict())
+            st.outputs["profile"] = "profile.json"
+
+        self._run_stage(st, fn)
+        return FormatProfile.from_dict(json.loads(st.path("profile.json").read_text())), st
+
+    def generate(self, v: Variant, job, profile, vdir: str) -> Path:
+        from safemix.generate import generate_with_report, write_generation
+
+        g = dataclasses.replace(self.cfg.generate, method=v.method, n=None, ratio=v.ratio, seed=self.cfg.seed)
+        seeds_fp = fingerprint(g.seeds) if g.seeds != "builtin" else "builtin"
+        st = self._stage(f"{vdir}/generate", "generate", {"job": self.job_sha, "seeds": seeds_fp}, g)
+        out_name = "safety" + Path(job.path).suffix
+
+        def fn(st: Stage) -> None:
+            res = generate_with_report(job, g, profile=profile)
+            write_generation(res, job, st.path(out_name))
+            st.outputs.update({"safety": out_name, "manifest": "safety.manifest.json"})
+
+        self._run_stage(st, fn)
+        return st.path(out_name)
+
+    def mix(self, v: Variant, safety: Path, vdir: str) -> Path:
+        from safemix.mix.core import mix_files
+
+        m = dataclasses.replace(self.cfg.mix, ratio=v.ratio, count=None, safety=str(safety),
+                                safety_provenance=None, seed=self.cfg.seed)
+        st = self._stage(f"{vdir}/mix", "mix", {"job": self.job_sha, "safety": sha256_file(safety)}, m)
+        out_name = "train" + Path(self.cfg.data.train).suffix
+
+        def fn(st: Stage) -> None:
+            mix_files(self.cfg.data.train, st.path(out_name), m)
+            st.outputs["mixed"] = out_name
+
+        self._run_stage(st, fn)
+        return st.path(out_name)
+
+    def train(self, data: Path, vdir: str) -> Path:
+        from safemix.train import run_training
+
+        sdir = self.dir / vdir / "train"
+        t = dataclasses.replace(self.cfg.train, data=[str(data)], output_dir=str(sdir),
+                                data_format=self.cfg.data.format, column_map=self.cfg.data.column_map)
+        ident = asdict(t)
+        ident.pop("output_dir")
+        st = self._stage(f"{vdir}/train", "train", {"data": sha256_file(data), "model": self.model_fp}, ident,
+                         keep_partial=True)
+
+        def fn(st: Stage) -> None:
+            run_training(t)
+            st.outputs["model"] = "model"
+
+        self._run_stage(st, fn)
+        return st.path("model")
+
+    def evaluate(self, model: str, vdir: str, tags: dict[str, Any]) -> Path:
+        from safemix.eval import evaluate_config
+
+        sdir = self.dir / vdir / "eval"
+        d = self.cfg.data
+        e = dataclasses.replace(self.cfg.eval, model=model, output_dir=str(sdir), job=d.train,
+                                validation=d.validation, data_format=d.format, column_map=d.column_map,
+                                base_model=self.cfg.train.model if self.cfg.eval_base else None,
+                                label=vdir.split("/")[-1], tags=tags)
+        ident = asdict(e)
+        ident.pop("output_dir")
+        inputs = {"model": fingerprint(model), "base": self.model_fp, "job": self.job_sha,
+                  "validation": fingerprint(d.validation)}
+        st = self._stage(f"{vdir}/eval", "eval", inputs, ident, keep_partial=True)
+
+        def fn(st: Stage) -> None:
+            self._seed_base_samples(st.dir)
+            evaluate_config(e)
+            self._collect_base_samples(st.dir)
+            st.outputs["results"] = "results.json"
+
+        self._run_stage(st, fn)
+        return st.dir
+
+    # The base model answers the same probes in every variant: generate them once.
+    def _seed_base_samples(self, eval_dir: Path) -> None:
+        cache = self.dir / "base_samples.jsonl"
+        target = eval_dir / "samples.jsonl"
+        if cache.exists() and not target.exists():
+            target.write_bytes(cache.read_bytes())
+
+    def _collect_base_samples(self, eval_dir: Path) -> None:
+        from safemix.utils import atomic_write
+
+        cache = self.dir / "base_samples.jsonl"
+        seen: dict[str, str] = {}
+        for p in (cache, eval_dir / "samples.jsonl"):
+            if p.exists():
+                for line in p.read_text(encoding="utf-8").splitlines():
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if rec.get("role") == "base" and "generation" in rec:
+                        seen.setdefault(rec["id"], line)
+        with atomic_write(cache) as f:
+            f.writelines(x + "\n" for x in seen.values())
+
+    # ---------------------------------------------------------------------- run
+    def run(self) -> dict[str, Any]:
+        from safemix import __version__
+
+        t0 = time.time()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.dir / "run_config.json", {"safemix": __version__, **asdict(self.cfg)})
+        job = self.job()
+        self.job_sha = sha256_file(self.cfg.data.train)
+        self.model_fp = fingerprint(self.cfg.train.model)
+        profile, _ = self.profile(job)
+        eval_dirs = []
+        for v in variants(self.cfg):
+            vdir = f"variants/{v.name}"
+            if v.method == "none":
+                data = Path(self.cfg.data.train)
+            else:
+                safety = self.generate(v, job, profile, vdir)
+                data = self.mix(v, safety, vdir)
+            model = self.train(data, vdir)
+            eval_dirs.append(self.evaluate(str(model), vdir, {"method": v.method, "ratio": v.ratio}))
+        report = self.report(eval_dirs)
+        summary = {"run_dir": str(self.dir), "variants": [v.name for v in variants(self.cfg)],
+                   "ran": self.ran, "skipped": self.skipped, "stage_seconds": self.timings,
+                   "total_seconds": round(time.time() - t0, 2), "report": {k: str(p) for k, p in report.items()}}
+        write_json(self.dir / "run_summary.json", summary)
+        return summary
+
+    def report(self, eval_dirs: list[Path]) -> dict[str, Path]:
+        from safemix.eval import compare_runs
+
+        return compare_runs(eval_dirs, self.dir / "report")
+
+
+def run(cfg: RunConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
+    """Run the whole pipeline for `cfg`; returns a summary (stages run/skipped, timings, report)."""
+    return Runner(cfg, run_dir).run()
