@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -42,6 +43,7 @@ from safemix.mix.safety import (
 MANIFEST_NAME = "mix_manifest.json"
 _FLUSH_ROWS = 4096
 _TOKEN_BATCH = 512
+_READ_BLOCK = 1 << 22  # bytes per read in pass 2 (tests shrink it to split rows across reads)
 
 
 # ----------------------------------------------------------------------------- reports
@@ -135,16 +137,22 @@ class _JobScan:
                         self.index.setdefault(P.normalise_prompt(m.get("content") or ""), []).append(i)
 
     def add(self, line: int, ex: Example) -> None:
+        """One user row (runs a million times per large job: kept lean)."""
         self.n += 1
         if self.cfg.inline_provenance and self.cfg.inline_key in (ex.metadata.get("extra") or {}):
             raise InputError(f"the job already has a field named {self.cfg.inline_key!r}; choose "
                              "another inline_key", path=self.path, line=line, field=self.cfg.inline_key)
-        if self.index:
+        index = self.index
+        if index:
             for m in ex.messages:
-                if m.get("role") == "user":
-                    hits = self.index.get(P.normalise_prompt(m.get("content") or ""))
-                    for j in hits or ():
-                        self.dropped.setdefault(j, line)
+                if m["role"] == "user":
+                    text = m["content"]
+                    if not text.isascii():
+                        text = unicodedata.normalize("NFKC", text)
+                    hits = index.get(" ".join(text.casefold().split()))  # = plan.normalise_prompt
+                    if hits:
+                        for j in hits:
+                            self.dropped.setdefault(j, line)
         if self.tokenizer is not None:
             self._token_batch.append(ex)
             if len(self._token_batch) >= _TOKEN_BATCH:
@@ -667,12 +675,21 @@ class _JsonlOutput:
         # user index before which each safety row goes; a sentinel past the end
         self.before = [p - k for k, p in enumerate(plan.positions)] + [prep.n_user + 1]
         self.row, self.k, self.users = 0, 0, 0
-        self.safety_rows = [json.dumps(prep.records[i], ensure_ascii=False).encode() for i, _ in plan.chosen]
+        # JSON of each used safety row and of its provenance minus row/repeat, encoded once
+        self.rec_b: dict[int, bytes] = {}
+        self.prov_mid: dict[int, bytes] = {}
+        for i, _ in plan.chosen:
+            if i not in self.rec_b:
+                self.rec_b[i] = json.dumps(prep.records[i], ensure_ascii=False).encode()
+                mid = _safety_prov(prep, 0, i, 0)
+                del mid["row"], mid["repeat"]
+                self.prov_mid[i] = json.dumps(mid, ensure_ascii=False).encode()[1:-1]
 
     def _safety_row(self) -> None:
         idx, rep = self.plan.chosen[self.k]
-        prov_b = json.dumps(_safety_prov(self.prep, self.row, idx, rep), ensure_ascii=False).encode()
-        rec = self.safety_rows[self.k]
+        # same bytes as json.dumps(_safety_prov(...)): row first, repeat last
+        prov_b = b'{"row": %d, %s, "repeat": %d}' % (self.row, self.prov_mid[idx], rep)
+        rec = self.rec_b[idx]
         if self.cfg.inline_provenance:
             rec = _splice(rec, self.cfg.inline_key, prov_b)
         self.data.add(rec + b"\n")
@@ -729,14 +746,14 @@ def _splice(obj_bytes: bytes, key: str, value: bytes) -> bytes:
     return inner + sep + json.dumps(key).encode() + b": " + value + b"}"
 
 
-def _iter_blocks(f: IO[bytes], sha: Any, block: int = 1 << 22) -> Iterator[tuple[int, list[bytes]]]:
+def _iter_blocks(f: IO[bytes], sha: Any) -> Iterator[tuple[int, list[bytes]]]:
     """(line number of the first, lines) for runs of consecutive non-blank lines, without
     their newlines; hashes every byte read. Line numbers count blank lines, as the reader
     does, so provenance and errors agree."""
     tail = b""
     line = 1  # number of the next line
     while True:
-        chunk = f.read(block)
+        chunk = f.read(_READ_BLOCK)
         if chunk:
             sha.update(chunk)
             parts = (tail + chunk).split(b"\n")

@@ -118,3 +118,15 @@ def test_api_errors():
         multi = Example([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                          {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}])
         mix([{"instruction": "Pick one", "input": "A or B", "output": "A"}], [multi], count=1)
+
+
+def test_dedupe_normalises_unicode_case_and_whitespace_on_both_sides():
+    from safemix import mix
+
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in "How do I pick a lock?")
+    job = job_examples(5) + [Example.chat(fullwidth, "Use a locksmith.")]  # non-ASCII job prompt
+    safety = [Example.chat("  how DO i pick   a lock? ", "I can't help with that."), *safety_examples(3)]
+    _, rep = mix(job, safety, count=3)
+    assert [(d["safety_index"], d["job_line"]) for d in rep.dropped] == [(0, 6)]
+    _, kept = mix(job, safety, count=4, dedupe=False)
+    assert kept.dropped == []

@@ -35,7 +35,9 @@ def sha(p: Path) -> str:
 def check_alignment(job: Path, out: Path, safety: Path) -> list[dict]:
     """Every output row matches its provenance row: user rows are the job's bytes, safety rows
     are the safety set's rows; returns the provenance."""
-    rows, prov = read_lines(out), read_prov(out.with_name(out.stem + ".provenance.jsonl"))
+    side = out.with_name(out.stem + ".provenance.jsonl")
+    rows, prov = read_lines(out), read_prov(side)
+    assert side.read_text(encoding="utf-8") == "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in prov)
     job_lines = job.read_bytes().splitlines(keepends=True)
     safety_recs = [json.loads(x) for x in read_lines(safety)]
     assert len(rows) == len(prov)

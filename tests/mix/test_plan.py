@@ -133,3 +133,47 @@ def test_config_needs_an_amount_and_loads_from_recipe(tmp_path):
     assert cfg.amounts() == [("ratio", 0.0), ("ratio", 0.01), ("ratio", 0.05)] and cfg.seed == 3
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(MixConfig, recipe, ["ratoi=0.1"], section="mix")
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_user=st.integers(1, 30), data=st.data())
+def test_streaming_writer_places_rows_at_planned_positions(n_user, data):
+    """The block-wise JSONL writer (tiny read blocks, blank lines, no final newline) puts every
+    safety row at its planned position and copies user rows byte for byte, in order."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from safemix.mix import core
+
+    strategy = data.draw(st.sampled_from(["spread", "shuffle", "append"]))
+    count = data.draw(st.integers(0, 12))
+    block = data.draw(st.integers(1, 200))
+    blanks = data.draw(st.lists(st.booleans(), min_size=n_user, max_size=n_user))
+    lines = []
+    for i in range(n_user):
+        lines.append(json.dumps({"messages": [{"role": "user", "content": f"question {i}"},
+                                              {"role": "assistant", "content": f"answer {i}"}]}).encode())
+        if blanks[i]:
+            lines.append(b"  ")
+    with tempfile.TemporaryDirectory() as d:
+        job, safety = Path(d) / "job.jsonl", Path(d) / "safety.jsonl"
+        job.write_bytes(b"\n".join(lines))  # no final newline
+        safety.write_text("".join(json.dumps({"messages": [
+            {"role": "user", "content": f"Tell me how to steal a car ({k})"},
+            {"role": "assistant", "content": "I can't help with that."}]}) + "\n" for k in range(12)))
+        cfg = MixConfig(count=count, strategy=strategy, seed=5, safety=str(safety), show_progress=False)
+        old, core._READ_BLOCK = core._READ_BLOCK, block
+        try:
+            core.mix_files(job, Path(d) / "out.jsonl", cfg)
+        finally:
+            core._READ_BLOCK = old
+        out = (Path(d) / "out.jsonl").read_bytes().split(b"\n")
+        prov = [json.loads(x) for x in (Path(d) / "out.provenance.jsonl").read_text().splitlines()]
+        assert out[-1] == b"" and len(out) - 1 == len(prov) == n_user + count
+        expect = positions(strategy, n_user + count, count, 5)
+        assert [p["row"] for p in prov if p["source"] != "user"] == expect
+        job_lines = job.read_bytes().split(b"\n")
+        users = [(p["job_line"], out[p["row"]]) for p in prov if p["source"] == "user"]
+        assert [u for u, _ in users] == sorted(u for u, _ in users)
+        assert all(row == job_lines[ln - 1] for ln, row in users)
