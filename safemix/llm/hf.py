@@ -36,11 +36,15 @@ class HFBackend(LLMBackend):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(model, str) or hasattr(model, "__fspath__"):
-            from safemix.models import load_model, load_tokenizer
+            from safemix.models import check_model_path, load_model, load_tokenizer
 
             model = str(model)
-            tokenizer = tokenizer or load_tokenizer(model, gguf_file, trust_remote_code)
-            model = load_model(model, gguf_file, dtype, trust_remote_code)
+            check_model_path(model)
+            try:
+                tokenizer = tokenizer or load_tokenizer(model, gguf_file, trust_remote_code)
+                model = load_model(model, gguf_file, dtype, trust_remote_code)
+            except OSError as e:  # e.g. an id that is neither local nor in the offline cache
+                raise ConfigError(f"cannot load model {model!r}: {e}") from e
         elif tokenizer is None:
             raise ConfigError("the hf backend was given a loaded model without its tokenizer")
         if device is not None:

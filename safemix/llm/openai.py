@@ -105,7 +105,7 @@ class OpenAIBackend(LLMBackend):
         keys = [cache_key(endpoint, b) for b in bodies]
         todo = []
         for i, k in enumerate(keys):
-            hit = self.cache.get(k) if self.cache else None
+            hit = self.cache.get(k) if self.cache is not None else None
             if hit is not None:
                 outs[i] = hit["text"]
             else:
@@ -160,7 +160,7 @@ class OpenAIBackend(LLMBackend):
                 if attempt < self.max_retries:
                     abort.wait(self._backoff(attempt, e.retry_after))
                 continue
-            if self.cache:
+            if self.cache is not None:
                 self.cache.put(key, text, pt, ct)
             cost = (pt * self.prices[0] + ct * self.prices[1]) / 1e6
             self.stats.add(completed=1, prompt_tokens=pt, completion_tokens=ct, cost_usd=cost)

@@ -36,6 +36,17 @@ class LoggedRequest:
     status: int
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        # a client that went away (killed, timed out) is expected in tests; anything else is not
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class OpenAITestServer:
     """Threaded HTTP server; a context manager that starts and stops it in a thread."""
 
@@ -59,8 +70,7 @@ class OpenAITestServer:
         self.in_flight = 0  # generation requests being handled now
         self.max_in_flight = 0  # the most handled at once: shows a client's real concurrency
         self._seen: dict[str, int] = {}
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -101,9 +111,17 @@ class OpenAITestServer:
         """Generation requests answered with an injected error."""
         return sum(1 for r in self.log if r.status == self.fail_status)
 
-    def answered(self) -> list[dict[str, Any]]:
-        """Bodies of the generation requests answered with 200, in arrival order."""
-        return [r.body for r in self.log if r.status == 200 and r.path != "/v1/models" and r.body]
+    def answered(self, since: int = 0) -> list[dict[str, Any]]:
+        """Bodies of the generation requests answered with 200 (from log entry `since` on)."""
+        with self._lock:
+            log = self.log[since:]
+        return [r.body for r in log if r.status == 200 and r.path != "/v1/models" and r.body]
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no generation request is being handled (e.g. after a client was killed)."""
+        end = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < end:
+            time.sleep(0.01)
 
     # ------------------------------------------------------------------ behaviour
     def should_fail(self, body_bytes: bytes) -> bool:
@@ -147,7 +165,18 @@ def _make_handler(server: OpenAITestServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # quiet: tests read `server.log` instead
             pass
 
+        counted = False  # this request is in `server.in_flight`
+
+        def _uncount(self) -> None:
+            if self.counted:
+                with server._lock:
+                    server.in_flight -= 1
+                self.counted = False
+
         def _send(self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            # leave the in-flight count before writing: once the client has the answer it may
+            # send its next request, which must not overlap this one in the count
+            self._uncount()
             data = json.dumps(obj).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -196,11 +225,11 @@ def _make_handler(server: OpenAITestServer) -> type[BaseHTTPRequestHandler]:
                 fail = server.should_fail(raw)
                 server.in_flight += 1
                 server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self.counted = True
             try:
                 self._answer(endpoint, body, fail)
             finally:
-                with server._lock:
-                    server.in_flight -= 1
+                self._uncount()
 
         def _answer(self, endpoint: str, body: dict, fail: bool) -> None:
             if server.delay_s:
