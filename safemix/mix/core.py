@@ -267,11 +267,14 @@ def _user_prov(row: int, line: int) -> dict[str, Any]:
 
 
 def _safety_prov(prep: _Prepared, row: int, idx: int, rep: int) -> dict[str, Any]:
-    prov = dict(prep.safety.provenance[idx])
-    out = {"row": row, "source": prov.pop("source", "safety")}
-    out.update(prov)
+    prov = prep.safety.provenance[idx]
+    out = {"row": row, "source": prov.get("source", "safety")}
+    out.update((k, v) for k, v in prov.items() if k not in _MIX_PROV_KEYS)  # ours win over a sidecar's
     out.update({"safety_index": idx, "safety_line": prep.safety.lines[idx], "repeat": rep})
     return out
+
+
+_MIX_PROV_KEYS = ("row", "source", "safety_index", "safety_line", "repeat")
 
 
 def _dropped_report(prep: _Prepared) -> list[dict[str, Any]]:

@@ -268,7 +268,8 @@ def test_sweep_of_counts_with_explicit_sidecar_and_python_entry(tmp_path, safety
     safety = safety_file(12, provenance=False)
     side = tmp_path / "prov_elsewhere.jsonl"
     side.write_text("".join(json.dumps({"source": "generated", "seed_id": f"x{i}", "method": "paraphrase",
-                                        "generator_model": "tiny", "prompt_version": "v1"}) + "\n"
+                                        "generator_model": "tiny", "prompt_version": "v1",
+                                        "row": 999, "repeat": 7}) + "\n"  # the mixer's own keys win
                             for i in range(12)))
     reps = mix_files(JOB, tmp_path / "out", MixConfig(count=[2, 6], safety=str(safety),
                                                       safety_provenance=str(side), show_progress=False))
@@ -276,6 +277,7 @@ def test_sweep_of_counts_with_explicit_sidecar_and_python_entry(tmp_path, safety
     prov = read_prov(tmp_path / "out" / "count-6" / "topic_chat.provenance.jsonl")
     gen = [p for p in prov if p["source"] == "generated"]
     assert len(gen) == 6 and all(p["generator_model"] == "tiny" and p["prompt_version"] == "v1" for p in gen)
+    assert [p["row"] for p in prov] == list(range(len(prov))) and all(p["repeat"] == 0 for p in gen)
 
 
 def test_token_weighted_ratio(tmp_path, safety_file):
