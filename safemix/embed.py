@@ -98,7 +98,8 @@ def embed(texts: Sequence[str], model: Any = None, batch_size: int = 64,
         for t, v in zip(todo, np.asarray(vecs, dtype=np.float32), strict=True):
             cache[t] = v
     if not texts:
-        dim = st.get_sentence_embedding_dimension() or 0
+        get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+        dim = get_dim() or 0
         return np.zeros((0, dim), dtype=np.float32)
     return np.stack([cache[t] for t in texts])
 

@@ -128,6 +128,22 @@ def _json_rows(path: str, data: Any) -> tuple[list[tuple[int, dict]], str | None
     return rows, layout
 
 
+def _array_item_lines(text: str) -> list[int]:
+    """1-based line on which each element of a top-level JSON array starts."""
+    dec, n = json.JSONDecoder(), len(text)
+    i = text.index("[") + 1
+    lines, line, last = [], 1, 0
+    while True:
+        while i < n and text[i] in " \t\r\n,":
+            i += 1
+        if i >= n or text[i] == "]":
+            return lines
+        line += text.count("\n", last, i)
+        last = i
+        lines.append(line)
+        _, i = dec.raw_decode(text, i)
+
+
 def read_table(path: str | os.PathLike) -> Table:
     """Read any supported file into rows of dicts (line numbers for error messages).
 
@@ -171,6 +187,8 @@ def read_table(path: str | os.PathLike) -> Table:
         except json.JSONDecodeError as e:
             raise InputError(f"malformed JSON: {e.msg} at column {e.colno}", path=sp, line=e.lineno) from None
         rows, layout = _json_rows(sp, data)
+        if layout is None:  # report file lines, not item numbers, for a top-level array
+            rows = [(ln, rec) for ln, (_, rec) in zip(_array_item_lines(text), rows, strict=True)]
         cols = list(dict.fromkeys(k for _, r in rows for k in r))
         return Table(sp, container, cols, rows, json_layout=layout, json_doc=data)
     # csv / tsv
@@ -286,7 +304,7 @@ def probes_from_table(table: Table, column_map: dict[str, str] | None = None, ki
         cat = rec.get(cols["category"]) if cols["category"] else None
         pid = rec.get(cols["id"]) if cols["id"] else None
         meta = {k: v for k, v in rec.items() if k != cols["prompt"] and isinstance(v, str | int | float | bool)}
-        out.append((idx, Probe(str(pid) if pid not in (None, "") else f"{stem}-{line}", prompt,
+        out.append((idx, Probe(str(pid) if pid not in (None, "") else f"{stem}-{idx + 1}", prompt,
                                row_kind or kind or "harmful", str(cat) if cat not in (None, "") else None,
                                source, meta)))
     if not out:

@@ -35,7 +35,8 @@ def _find(columns: list[str], candidates: tuple[str, ...]) -> str | None:
     return find_column(columns, candidates)
 
 
-def _detect(columns: list[str], column_map: dict[str, str] | None, path: str) -> tuple[str, dict[str, str]]:
+def _detect(columns: list[str], column_map: dict[str, str] | None, path: str,
+            container: str) -> tuple[str, dict[str, str]]:
     """('seed', {}) for our schema, ('alpaca', {}) or ('columns', role -> column)."""
     if column_map:
         unknown = set(column_map) - set(COLUMN_ROLES)
@@ -49,7 +50,7 @@ def _detect(columns: list[str], column_map: dict[str, str] | None, path: str) ->
             raise ConfigError("seed column_map needs a 'request' column")
         return "columns", dict(column_map)
     cols = set(columns)
-    if "request" in cols and ({"refusals", "answer"} & cols):
+    if container in ("jsonl", "json") and "request" in cols and ({"refusals", "answer"} & cols):
         return "seed", {}
     if "instruction" in cols and "output" in cols:
         return "alpaca", {}
@@ -105,11 +106,11 @@ def load_seed_file(path: str | os.PathLike, column_map: dict[str, str] | None = 
     table = read_table(path)
     if not table.rows:
         raise InputError("no seeds (the file is empty)", path=table.path)
-    schema, cm = _detect(table.columns, column_map, table.path)
+    schema, cm = _detect(table.columns, column_map, table.path, table.container)
     source = f"file:{table.path}"
     stem = Path(table.path).stem
     seeds, seen = [], set()
-    for line, rec in table.rows:
+    for n, (line, rec) in enumerate(table.rows, 1):
         if schema == "seed":
             rec2 = rec
         elif schema == "alpaca":
@@ -117,7 +118,7 @@ def load_seed_file(path: str | os.PathLike, column_map: dict[str, str] | None = 
         else:
             rec2 = _columns_record(rec, cm)
         try:
-            seed = seed_from_record(rec2, path=table.path, line=line, source=source, default_id=f"{stem}-{line}")
+            seed = seed_from_record(rec2, path=table.path, line=line, source=source, default_id=f"{stem}-{n}")
         except InputError as e:
             raise _rename_field(e, schema, cm) from None
         if seed.id in seen:
