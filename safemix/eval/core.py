@@ -188,6 +188,13 @@ def read_samples(path: Path) -> dict[str, dict[str, Any]]:
 
 def append_samples(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append records and fsync, so that a crash after this call loses none of them."""
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        if torn:  # a record cut off mid-write: end its line so the next record stays whole
+            with open(path, "a", encoding="utf-8") as f:
+                f.write("\n")
     with open(path, "a", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
