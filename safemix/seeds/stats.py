@@ -46,7 +46,7 @@ def seed_stats(seeds: list, *, with_embeddings: bool = True, embedder: Any = Non
 def format_stats(stats: dict[str, Any], n_styles_defined: int | None = None) -> str:
     """A plain-text table of `seed_stats` output."""
     lines = [f"seeds: {stats['seeds']} ({stats['harmful']} harmful, {stats['contrast']} contrast), "
-             f"{stats['categories']} harm categories", "",
+             f"harm categories: {stats['categories']}", "",
              f"{'category':<22}{'harmful':>8}{'contrast':>10}"]
     cats = sorted(set(stats["harmful_by_category"]) | set(stats["contrast_by_category"]))
     for c in cats:
