@@ -23,19 +23,22 @@ class HFBackend(LLMBackend):
 
     `model` is a HF id, a local directory, a `.gguf` path, or an already-loaded model
     (then `tokenizer` is required). The tokenizer is not modified: padding is done here.
+    `device="auto"` puts a model loaded here on the GPU when there is one; a model passed in
+    stays where it is unless `device` names a place.
     """
 
     name = "hf"
 
     def __init__(self, model: Any = None, tokenizer: Any = None, *, gguf_file: str | None = None,
-                 dtype: str | None = "auto", device: str | None = None, batch_size: int = 8,
+                 dtype: str | None = "auto", device: str | None = "auto", batch_size: int = 8,
                  trust_remote_code: bool = False, progress: bool = True) -> None:
         super().__init__()
         if model is None:
             raise ConfigError("the hf backend needs a model: a HF id, a local directory or a .gguf path")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(model, str) or hasattr(model, "__fspath__"):
+        loaded_here = isinstance(model, str) or hasattr(model, "__fspath__")
+        if loaded_here:
             from safemix.models import check_model_path, load_model, load_tokenizer
 
             model = str(model)
@@ -47,9 +50,12 @@ class HFBackend(LLMBackend):
                 raise ConfigError(f"cannot load model {model!r}: {e}") from e
         elif tokenizer is None:
             raise ConfigError("the hf backend was given a loaded model without its tokenizer")
+        if device == "auto":
+            import torch
+
+            device = "cuda" if loaded_here and torch.cuda.is_available() else None
         if device is not None:
             model = model.to(device)
-        model.eval()
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.progress = batch_size, progress
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -96,18 +102,24 @@ class HFBackend(LLMBackend):
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         outs: list[str] = [""] * len(prompts)
         self.stats.add(requests=len(prompts))
-        with tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress,
-                  leave=False) as bar:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                texts, n_new = self._generate_batch([prompts[i] for i in idx], max_new_tokens,
-                                                    temperature, top_p, stop)
-                for i, text in zip(idx, texts, strict=True):
-                    outs[i] = truncate_at_stop(text, stop) if stop else text
-                self.stats.add(completed=len(idx), prompt_tokens=sum(len(prompts[i]) for i in idx),
-                               completion_tokens=n_new)
-                bar.update(len(idx))
-        self.stats.add(elapsed_s=time.perf_counter() - t0)
+        # eval mode for generation, then back: a model passed in may be in the middle of training
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress,
+                      leave=False) as bar:
+                for start in range(0, len(order), self.batch_size):
+                    idx = order[start:start + self.batch_size]
+                    texts, n_new = self._generate_batch([prompts[i] for i in idx], max_new_tokens,
+                                                        temperature, top_p, stop)
+                    for i, text in zip(idx, texts, strict=True):
+                        outs[i] = truncate_at_stop(text, stop) if stop else text
+                    self.stats.add(completed=len(idx), prompt_tokens=sum(len(prompts[i]) for i in idx),
+                                   completion_tokens=n_new)
+                    bar.update(len(idx))
+        finally:
+            self.model.train(was_training)
+            self.stats.add(elapsed_s=time.perf_counter() - t0)
         return outs
 
     def _generate_batch(self, batch: list[list[int]], max_new_tokens: int, temperature: float,

@@ -143,3 +143,14 @@ def test_configuration_errors(tiny_lm, tmp_path):
         get_backend("hf", model="no-such-org/no-such-model")
     with pytest.raises(ConfigError, match="batch_size"):
         backend(tiny_lm, batch_size=0)
+
+
+def test_a_training_model_is_put_back_in_training_mode(tiny_lm, make_convs):
+    model, _ = tiny_lm
+    b = backend(tiny_lm)
+    model.train()
+    try:
+        b.chat(make_convs(1), max_new_tokens=2)
+        assert model.training
+    finally:
+        model.eval()

@@ -245,3 +245,17 @@ def test_server_backed_by_a_real_tiny_model(tiny_lm, make_convs):
     # usage comes from the model's tokenizer
     assert client.stats.prompt_tokens == sum(len(hf.encode_chat(c)) for c in convs) + len(tok("Topic:")["input_ids"])
     assert client.stats.completion_tokens == 6 * 8 + 4
+
+
+def test_testserver_command_line():
+    proc = subprocess.Popen([sys.executable, "-m", "safemix.llm.testserver", "--port", "0", "--responder", "upper"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:")
+        url = line.split()[1]
+        b = get_backend("openai", model="safemix-test", base_url=url, **FAST)
+        assert b.chat(items(2)) == ["ITEM 0 SAYS HELLO", "ITEM 1 SAYS HELLO"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
