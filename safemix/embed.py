@@ -65,11 +65,10 @@ def load_embedder(name_or_path: str | os.PathLike | None = None, device: str | N
     require("sentence_transformers", "ml")
     from sentence_transformers import SentenceTransformer
 
-    if not Path(key).exists():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a name: look in the cache, never download
     try:
-        model = SentenceTransformer(key, device=device)  # None: a GPU if there is one
-    except OSError as e:
+        # local_files_only: a hub name is looked up in the local cache, never downloaded
+        model = SentenceTransformer(key, device=device, local_files_only=True)  # device None: GPU if any
+    except (OSError, ValueError) as e:
         raise ConfigError(f"cannot load embedding model {name_or_path!r} offline: {e}. "
                           "Pass a local folder, or leave it unset for the bundled all-MiniLM-L6-v2.") from None
     model._safemix_key = key  # so `embed(texts, model=<loaded model>)` shares the vector cache

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from safemix.embed import embed, load_embedder
+from safemix.errors import ConfigError
 from safemix.eval.probes import load_builtin_probes
 from safemix.seeds import load_builtin_seeds
 from safemix.seeds.decontam import Item, find_overlaps, load_against, normalise
@@ -62,6 +63,13 @@ def test_embed_is_normalised_ordered_and_cached():
     assert load_embedder(None) is model and load_embedder("all-MiniLM-L6-v2") is model
     assert np.array_equal(embed(texts[:1], model=model), v[:1])
     assert embed([]).shape == (0, 384)
+
+
+def test_unknown_embedder_fails_fast_offline(tmp_path):
+    with pytest.raises(ConfigError, match="offline"):
+        load_embedder("no-such-org/no-such-model")
+    with pytest.raises(ConfigError, match="offline"):
+        load_embedder(tmp_path)  # a folder without a model
 
 
 def test_no_two_seeds_are_near_duplicates(seeds):
