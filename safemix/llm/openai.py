@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
@@ -74,11 +75,17 @@ class OpenAIBackend(LLMBackend):
         self.extra_body = dict(extra_body or {})
         self.on_error, self.progress = on_error, progress
         self.cache = CompletionCache(cache_dir) if cache_dir else None
+        # a local server is reached directly even where HTTP(S)_PROXY is set
+        host = urllib.parse.urlsplit(self.base_url).hostname or ""
+        local = host in ("localhost", "::1") or host.startswith("127.")
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}) if local else
+                                                   urllib.request.ProxyHandler())
 
     # ------------------------------------------------------------------ public API hooks
     def _chat(self, conversations: list[list[dict]], **params: Any) -> list[str]:
-        bodies = [{"model": self.model, "messages": [dict(m) for m in c], **self._params(**params)}
-                  for c in conversations]
+        # role and content only: extra keys (weights, metadata) would upset strict servers
+        bodies = [{"model": self.model, "messages": [{"role": m["role"], "content": m["content"]} for m in c],
+                   **self._params(**params)} for c in conversations]
         return self._run("chat/completions", bodies, params["stop"])
 
     def _complete(self, prompts: list[str], **params: Any) -> list[str]:
@@ -183,7 +190,7 @@ class OpenAIBackend(LLMBackend):
             headers["Authorization"] = f"Bearer {self.api_key}"
         req = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with self._opener.open(req, timeout=self.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as e:
             detail = _error_detail(e)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,8 +41,6 @@ class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
         # a client that went away (killed, timed out) is expected in tests; anything else is not
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
@@ -54,7 +53,7 @@ class OpenAITestServer:
                  host: str = "127.0.0.1", port: int = 0, model_name: str = "safemix-test",
                  api_key: str | None = None, fail_every: int = 0, fail_fraction: float = 0.0,
                  fail_status: int = 500, retry_after: float | None = None, delay_s: float = 0.0) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the test server only listens on the loopback interface")
         if responder is None:
             from safemix.llm.dummy import DummyBackend

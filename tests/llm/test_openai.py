@@ -21,6 +21,7 @@ from safemix.llm.cache import CompletionCache
 from safemix.llm.testserver import OpenAITestServer
 
 FAST = {"progress": False, "backoff_base": 0.01, "backoff_max": 0.05}
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP(S)_PROXY
 
 
 def openai(srv: OpenAITestServer, **kw):
@@ -36,7 +37,7 @@ def test_chat_complete_and_models():
         b = openai(srv)
         assert b.chat(items(5)) == [f"item {i} says hello" for i in range(5)]
         assert b.complete(["one two three four"], max_new_tokens=2) == ["one two"]
-        with urllib.request.urlopen(srv.url + "/models", timeout=5) as r:
+        with DIRECT.open(srv.url + "/models", timeout=5) as r:
             models = json.loads(r.read())
         assert models["data"][0]["id"] == "safemix-test"
         body = srv.answered()[0]
@@ -227,7 +228,7 @@ def test_server_routes_and_bad_requests():
                            ("/v1/chat/completions", b'{"messages": "x"}')):
             req = urllib.request.Request(srv.url.rsplit("/v1", 1)[0] + path, data=data, method="POST")
             with pytest.raises(urllib.error.HTTPError) as e:
-                urllib.request.urlopen(req, timeout=5)
+                DIRECT.open(req, timeout=5)
             assert e.value.code in (400, 404)
     with pytest.raises(ValueError, match="loopback"):
         OpenAITestServer(host="0.0.0.0")
