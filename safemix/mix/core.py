@@ -15,7 +15,9 @@ inline), and every output a `mix_manifest.json`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -126,7 +128,7 @@ class _JobScan:
                              "require_same_format is set (unset it to convert the safety rows)",
                              path=s.path)
         if schema is not None:
-            conv = SafetyConverter(schema, column_map, columns)
+            conv = SafetyConverter(schema, column_map, columns, s.schema)
             for i, ex in enumerate(s.examples):
                 where = {"path": s.path or "<safety>", "line": s.lines[i] or i + 1}
                 self.records[i], self.converted[i] = conv(ex, where)
@@ -549,7 +551,8 @@ def mix_files(job_path: str | Path, out: str | Path, cfg: MixConfig, *, safety: 
         raise ConfigError("no safety set: pass --safety FILE (or mix.safety in the recipe)")
     reader = JobReader(job_path, job_format, container, column_map, max_line_bytes or DEFAULT_MAX_LINE_BYTES)
     outs = resolve_outputs(out, job_path, reader.container, amounts)
-    sset = _as_safety(safety, cfg)
+    with _gc_paused():
+        sset = _as_safety(safety, cfg)
     if sset.path and any(p.resolve() == Path(sset.path).resolve() for p in outs):
         raise ConfigError("an output would overwrite the safety set; choose another --out")
     tok = None
@@ -565,7 +568,8 @@ def mix_files(job_path: str | Path, out: str | Path, cfg: MixConfig, *, safety: 
     with _progress(cfg, "mix: reading job", None) as bar:
         for line, ex, _raw in reader:
             if scan.n == 0:
-                scan.start(reader.schema_name, reader.column_map, reader.columns)
+                with _gc_paused():
+                    scan.start(reader.schema_name, reader.column_map, reader.columns)
             scan.add(line, ex)
             if not streaming:
                 users.append(ex)
@@ -599,6 +603,19 @@ def mix_files(job_path: str | Path, out: str | Path, cfg: MixConfig, *, safety: 
         rep.paths = {"data": str(out_path), "provenance": outputs["provenance"]["path"], "manifest": str(man)}
         reports.append(rep)
     return reports
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building the safety set: creating ~100k long-lived dicts
+    otherwise triggers repeated full collections over them, which find nothing (no cycles)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _inputs_manifest(job_path: Any, job_sha: str, prep: _Prepared, reader: Any, sset: SafetySet) -> dict:

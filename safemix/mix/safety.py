@@ -162,11 +162,16 @@ def check_representable(ex: Example, schema: str) -> str | None:
 class SafetyConverter:
     """Turns safety Examples into records of the job's schema, checked by the job's own adapter."""
 
-    def __init__(self, schema: str, column_map: dict | None, columns: list[str] | None) -> None:
+    def __init__(self, schema: str, column_map: dict | None, columns: list[str] | None,
+                 source_schema: str | None = None) -> None:
         from safemix.formats.io import record_encoder
         from safemix.formats.schemas import SCHEMAS, ColumnsSchema
 
         self.schema = schema
+        # OpenAI rows already validated by the OpenAI reader stay valid with only role/content
+        # kept, and read back as exactly those messages: the check can be skipped (it is the
+        # dominant cost of preparing a large safety set).
+        self.prevalidated = schema == source_schema == "openai"
         self.encode = record_encoder(schema, column_map, columns)
         self.decode = (ColumnsSchema(dict(column_map or {}), list(columns or [])).to_example
                        if schema == "columns" else SCHEMAS[schema].to_example)
@@ -178,6 +183,8 @@ class SafetyConverter:
             raise InputError(f"safety example cannot be converted to the job's format: {why}", **where)
         clean = Example([{"role": m["role"], "content": m["content"]} for m in ex.messages], {})
         rec = self.encode(clean)
+        if self.prevalidated:
+            return rec, Example(clean.messages, {"extra": {}})
         try:
             back = self.decode(rec, {"path": where.get("path"), "line": where.get("line")})
         except InputError as e:
