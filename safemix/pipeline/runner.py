@@ -67,7 +67,7 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
     if not cfg.testbed.name:
         return cfg
     from safemix.eval.config import ProbeSetConfig
-    from safemix.testbed import build
+    from safemix.testbed.build import build  # the submodule shadows the package-level name
 
     cfg = copy.deepcopy(cfg)
     tb = Path(build(cfg.testbed.name, out=cfg.testbed.out))
