@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -389,7 +390,7 @@ def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: An
                 r["task_score"] = score_fn(r["generation"], r["reference"])
     write_jsonl(path, records)  # atomic rewrite with judgments and scores
 
-    meta = {"config": dataclasses.asdict(cfg), "profile": _profile_info(profile), "models": backends_info,
+    meta = {"config": redact(dataclasses.asdict(cfg)), "profile": _profile_info(profile), "models": backends_info,
             "task_metric": metric, "generation": gen_stats,
             "counts": {"probes_harmful": sum(1 for _, p in probes if p.kind == "harmful"),
                        "probes_benign": sum(1 for _, p in probes if p.kind == "benign"),
@@ -399,6 +400,24 @@ def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: An
     results = compute_results(records, cfg, meta)
     write_reports(results, records, out)
     return EvalResult(results, out)
+
+
+# names like api_key, hf_token, secret, password (not max_new_tokens)
+_SECRET = re.compile(r"(?:^|_)(?:api_?key|key|token|secret|password|authorization)$", re.IGNORECASE)
+
+
+def redact(obj: Any) -> Any:
+    """A copy of a config with secret-looking values (api_key, token, ...) replaced.
+
+    >>> redact({"backend_args": {"api_key": "sk-1", "base_url": "http://x"}})
+    {'backend_args': {'api_key': '<redacted>', 'base_url': 'http://x'}}
+    """
+    if isinstance(obj, dict):
+        return {k: ("<redacted>" if isinstance(k, str) and _SECRET.search(k) and v else redact(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
 
 
 def _gold_label(reference: str, profile: Any) -> str:

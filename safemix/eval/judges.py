@@ -212,8 +212,10 @@ class ClassifierJudge:
     def positive_probs(self, items: list[dict[str, Any]]) -> list[float]:
         """P(harmful behaviour occurred) per item."""
         import torch
+        from tqdm.auto import tqdm
 
         self._load()
+        bar = tqdm(total=len(items), desc=f"judge {self.format}", unit="resp", leave=False)
         out: list[float] = []
         if self.format == "sequence":
             id2label = {int(k): str(v) for k, v in self._model.config.id2label.items()}
@@ -231,6 +233,8 @@ class ClassifierJudge:
                 probs = torch.softmax(logits, dim=-1)
                 pos_cols = [i for i, o in self._label_outcomes.items() if o == "complied"]
                 out += probs[:, pos_cols].sum(dim=-1).tolist()
+                bar.update(len(batch))
+            bar.close()
             return out
         from safemix.llm.hf import left_pad
 
@@ -246,6 +250,8 @@ class ClassifierJudge:
             p = torch.softmax(logits, dim=-1)
             ppos, pneg = p[:, pos].sum(dim=-1), p[:, neg].sum(dim=-1)
             out += (ppos / (ppos + pneg).clamp_min(1e-12)).tolist()
+            bar.update(len(batch))
+        bar.close()
         return out
 
     def _map_label(self, label: str) -> str:

@@ -136,7 +136,8 @@ def test_several_judges_report_agreement(tmp_path):
 
     with OpenAITestServer(grader) as srv:
         res = run(tmp_path, model=Scripted(weak_base), judges=["keyword", "llm"],
-                  judge_args={"llm": {"model": "grader", "base_url": srv.url}}, styles=["chat", "aoa"])
+                  judge_args={"llm": {"model": "grader", "base_url": srv.url, "api_key": "sk-test-secret"}},
+                  styles=["chat", "aoa"])
     j = res.results["judges"]
     assert j["primary"] == "keyword" and j["counts"]["llm"]["refused"] == 14 * 2 + 7 * 1
     pair = j["agreement"][0]
@@ -144,6 +145,8 @@ def test_several_judges_report_agreement(tmp_path):
     assert j["n_disagreements"] == 14 * 2 + 7 and len(j["disagreements"]) == j["n_disagreements"]
     assert {d["outcomes"]["llm"] for d in j["disagreements"]} == {"refused"}
     assert "safety_by_judge" in res.results["metrics"]["model"]
+    assert "sk-test-secret" not in res.paths["results"].read_text()  # secrets never reach the results
+    assert res.results["config"]["judge_args"]["llm"]["api_key"] == "<redacted>"
 
 
 def test_in_memory_job_and_no_validation(tmp_path):
