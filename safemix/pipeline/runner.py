@@ -268,9 +268,63 @@ class Runner:
         return summary
 
     def report(self, eval_dirs: list[Path]) -> dict[str, Path]:
+        """The eval comparison (table + Pareto plot in the job's own style) and a sweep
+        table with the three-way outcome (refused / complied / other) per style and run."""
         from safemix.eval import compare_runs
 
-        return compare_runs(eval_dirs, self.dir / "report")
+        out = compare_runs(eval_dirs, self.dir / "report", style="job")
+        out["sweep"] = write_sweep_table(eval_dirs, self.dir / "report" / "sweep.md")
+        return out
+
+
+def _pct(x: dict | None) -> str:
+    return "n/a" if not x else f"{100 * x['mean']:.0f}"
+
+
+def sweep_rows(eval_dirs: list[Path]) -> list[dict[str, Any]]:
+    """One row per model (the base once, then every variant) from the eval results."""
+    rows, base_done = [], False
+    for d in eval_dirs:
+        res = json.loads((Path(d) / "results.json").read_text())
+        for role in ("base", "model"):
+            m = res["metrics"].get(role)
+            if not m or (role == "base" and base_done):
+                continue
+            base_done |= role == "base"
+            row = {"run": "base (before finetuning)" if role == "base" else res["label"],
+                   "task": m.get("task"), "styles": {}, "over_refusal": m.get("over_refusal", {}).get("all")}
+            for style, v in m.get("safety", {}).items():
+                row["styles"][style] = {k: v.get(k) for k in ("refusal_rate", "attack_success_rate", "other_rate")}
+            rows.append(row)
+    return rows
+
+
+def write_sweep_table(eval_dirs: list[Path], path: Path) -> Path:
+    """Markdown: task metric, over-refusal and refused/complied/other % per probe style."""
+    from safemix.utils import atomic_write
+
+    rows = sweep_rows(eval_dirs)
+    styles = [s for s in ("job", "job_aoa", "chat", "aoa", "all") if any(s in r["styles"] for r in rows)]
+    head = ["run", "task"] + [f"{s}: refused / complied / other %" for s in styles] + ["over-refusal %"]
+    lines = ["# Sweep: safety outcome per probe style (refused / complied / other, %)", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        t = r["task"] or {}
+        task = f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"
+        cells = [r["run"], task]
+        for s in styles:
+            v = r["styles"].get(s)
+            cells.append("n/a" if not v else " / ".join(_pct(v[k]) for k in
+                                                        ("refusal_rate", "attack_success_rate", "other_rate")))
+        cells.append(_pct(r["over_refusal"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "`job` = harmful probes in the job's own format and prompting style; `job_aoa` = the job's "
+              "format with the AOA identity shift; `chat` = plain chat turn; `aoa` = identity shift alone. "
+              "`complied` is the attack success rate; `other` = neither a refusal nor a compliance "
+              "(e.g. the model answers with a task label)."]
+    with atomic_write(path) as f:
+        f.write("\n".join(lines) + "\n")
+    return path
 
 
 def run(cfg: RunConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
