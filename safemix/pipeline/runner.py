@@ -167,7 +167,9 @@ class Runner:
         out_name = "train" + Path(self.cfg.data.train).suffix
 
         def fn(st: Stage) -> None:
-            mix_files(self.cfg.data.train, st.path(out_name), m)
+            d = self.cfg.data
+            mix_files(d.train, st.path(out_name), m, job_format=d.format, container=d.container,
+                      column_map=d.column_map, max_line_bytes=d.max_line_bytes)
             st.outputs["mixed"] = out_name
 
         self._run_stage(st, fn)
