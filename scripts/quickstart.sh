@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Usage: bash scripts/quickstart.sh [key=value ...]
+# Sets up .venv, builds the CPU testbed (cached), and runs recipes/quickstart.yaml:
+# no mitigation vs raw vs template safety mixing at 5% and 10%, then the report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+bash scripts/setup.sh
+. .venv/bin/activate
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+safemix run recipes/quickstart.yaml "$@"
+echo
+cat runs/quickstart/report/sweep.md 2>/dev/null || true
+echo
+echo "report: runs/quickstart/report/comparison.html  (plot: runs/quickstart/report/pareto.png)"
+echo "quickstart took $(( $(date +%s) - start )) s"
