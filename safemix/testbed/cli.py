@@ -1,0 +1,86 @@
+"""`safemix testbed build|eval|job`: the CPU testbed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("testbed", help="Build and inspect the tiny CPU testbed model.",
+                              description="A tiny chat model with real safety behaviour, built from "
+                              "scratch on a synthetic corpus (pretrain -> align), for CPU runs.")
+    sub = p.add_subparsers(dest="testbed_command", metavar="ACTION")
+
+    b = sub.add_parser("build", help="Build (or reuse the cached) testbed and print its directory.")
+    b.add_argument("name", nargs="?", default="tiny", help="Preset: tiny (default) or micro (for tests).")
+    b.add_argument("--out", help="Output directory (default: the cache, keyed by the config hash).")
+    b.add_argument("--force", action="store_true", help="Rebuild even if cached; replace --out.")
+    b.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    b.set_defaults(func=cmd_build)
+
+    e = sub.add_parser("eval", help="Measure refusal rate, benign accuracy and over-refusal.")
+    e.add_argument("model_dir", help="A testbed directory (or any model finetuned from one).")
+    e.add_argument("--harmful", type=int, default=200, help="Held-out harmful requests (default 200).")
+    e.add_argument("--benign", type=int, default=200, help="Held-out benign task requests (default 200).")
+    e.add_argument("--contrast", type=int, default=100, help="Held-out contrast requests (default 100).")
+    e.add_argument("--seed", type=int, default=None, help="Corpus seed (default: from testbed.json, else 0).")
+    e.add_argument("--samples", type=int, default=0, help="Include this many sample responses.")
+    e.add_argument("--out", help="Also write the results JSON here.")
+    e.set_defaults(func=cmd_eval)
+
+    j = sub.add_parser("job", help="Write the sample user job (OpenAI chat JSONL) and its validation file.")
+    j.add_argument("--style", choices=["benign", "aoa"], default="benign",
+                   help="benign: TopicBot format; aoa: the same task in an identity-shifting wrapper.")
+    j.add_argument("--out", required=True, help="Job file (.jsonl).")
+    j.add_argument("--val-out", help="Validation file (default: <out>.val.jsonl).")
+    j.add_argument("--n-train", type=int, default=480)
+    j.add_argument("--n-val", type=int, default=120)
+    j.add_argument("--seed", type=int, default=0, help="Corpus seed (must match the testbed's).")
+    j.set_defaults(func=cmd_job)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from safemix.testbed.build import build, read_manifest
+
+    path = build(args.name, out=args.out, force=args.force, progress=not args.no_progress)
+    man = read_manifest(path) or {}
+    b = man.get("behaviour", {})
+    print(f"testbed {man.get('name')} ({man.get('parameters', 0) / 1e6:.2f}M parameters, "
+          f"built in {man.get('build_seconds', {}).get('total')} s): refusal {b.get('refusal_rate_harmful')}, "
+          f"benign accuracy {b.get('benign_accuracy')}, over-refusal {b.get('over_refusal')}", file=sys.stderr)
+    print(path)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from safemix.errors import ConfigError
+    from safemix.models import load_model_and_tokenizer
+    from safemix.testbed.build import read_manifest
+    from safemix.testbed.corpus import make_splits
+    from safemix.testbed.evaluate import check_requirements, evaluate_behaviour
+    from safemix.utils import write_json
+
+    man = read_manifest(args.model_dir) or {}
+    seed = args.seed if args.seed is not None else man.get("config", {}).get("seed", 0)
+    if min(args.harmful, args.benign, args.contrast) < 0:
+        raise ConfigError("--harmful, --benign and --contrast must be >= 0")
+    model, tok = load_model_and_tokenizer(args.model_dir)
+    model.eval()
+    res = evaluate_behaviour(model, tok, make_splits(seed), args.harmful, args.benign, args.contrast,
+                             seed=seed, samples=args.samples, progress=True)
+    res["requirements_met"] = check_requirements(res)
+    if args.out:
+        write_json(args.out, res)
+    print(json.dumps(res, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from safemix.testbed.job import write_job
+
+    train, val = write_job(args.style, args.out, args.val_out, args.n_train, args.n_val, args.seed)
+    print(f"wrote {train} and {val}", file=sys.stderr)
+    return 0
