@@ -113,7 +113,7 @@ class TrainConfig:
     show_progress: bool = field(default=True, metadata={"help": "Progress bars (tokenization and training)."})
     debug_masking_examples: int = field(default=3, metadata={"help": "How many examples `safemix train --debug-masking` shows."})
     probe: ProbeConfig = field(default_factory=ProbeConfig, metadata={"help": "Safety-retention probes during training (refusal rate curve, optional early stop)."})
-    trl: dict[str, Any] = field(default_factory=dict, metadata={"help": "Extra `trl.SFTConfig` arguments passed through unchanged (e.g. warmup_ratio, lr_scheduler_type, gradient_checkpointing, bf16)."})
+    trl: dict[str, Any] = field(default_factory=dict, metadata={"help": "Extra `trl.SFTConfig` arguments passed through unchanged (e.g. warmup_steps, lr_scheduler_type, weight_decay, gradient_checkpointing, bf16)."})
 
     def __post_init__(self) -> None:
         _choice("method", self.method, METHODS)

@@ -345,6 +345,13 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
         sft_config = SFTConfig(**sft_kwargs)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"invalid trainer settings: {e}") from None
+    if ds_config is not None:
+        # Join the process group now, and let DeepSpeed's comm layer wrap it: ZeRO-3's
+        # partitioned load (zero.Init in from_pretrained) needs the real world size.
+        import deepspeed
+
+        _ = sft_config.device
+        deepspeed.init_distributed()
 
     # 4. Model, LoRA targets, callbacks.
     from safemix.models import load_model
