@@ -98,6 +98,17 @@ def test_disjointness_check_can_fail(seeds):
     assert [(o.against_id, o.exact) for o in overlaps] == [("p", True)]
 
 
+def _assert_no_overlap(seeds, files, use_embeddings=True):
+    against = [it for f in files for it in load_against(f)]
+    overlaps, stats = find_overlaps([Item(s.id, s.request, "seeds") for s in seeds], against, THRESHOLD,
+                                    use_embeddings=use_embeddings)
+    assert overlaps == [], [(o.input_id, o.against_source, o.cosine) for o in overlaps]
+    assert all(st["exact_matches"] == 0 for st in stats.values()), stats
+    if use_embeddings:
+        assert all(st["max_cosine"] < THRESHOLD for st in stats.values()), stats
+    return against
+
+
 def test_seeds_do_not_overlap_public_eval_sets(shared_data, seeds):
     files = [shared_data / f for f in PUBLIC_EVAL_FILES if (shared_data / f).exists()]
     if not files:
