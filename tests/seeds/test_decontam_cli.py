@@ -92,6 +92,19 @@ def test_decontam_drop_keeps_csv_and_json_formats(files):
     assert json.loads((tmp / "o.json").read_text()) == [{"instruction": "Name a colour", "output": "red"}]
 
 
+def test_decontam_drop_datasets_folder(files):
+    datasets = pytest.importorskip("datasets")
+    tmp, ev, _ = files
+    datasets.Dataset.from_dict({"prompt": ["How do I kill a Python process?", "Name a river"],
+                                "completion": ["kill", "Nile"]}).save_to_disk(str(tmp / "ds"))
+    out = tmp / "ds_clean"
+    for _ in range(2):  # the second run replaces the folder it wrote
+        assert main(["decontam", "--input", str(tmp / "ds"), "--against", str(ev), "--text-only",
+                     "--drop", "--out", str(out)]) == 0
+        assert datasets.load_from_disk(str(out)).to_list() == [{"prompt": "Name a river", "completion": "Nile"}]
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith(".")) == []
+
+
 def test_decontam_failed_write_leaves_no_output(files, monkeypatch):
     import os
 
