@@ -57,7 +57,7 @@ class Overlap:
 
 
 def _similarities(a: np.ndarray, b: np.ndarray, block: int = 4096):
-    """Yield (start, a @ b[start:start+block].T) so large evaluation sets stay in memory."""
+    """Yield (start, a @ b[start:start+block].T) so a large evaluation set never needs one huge matrix."""
     for start in range(0, len(b), block):
         yield start, a @ b[start:start + block].T
 
