@@ -2,9 +2,12 @@ __version__ = "0.1.0"
 
 # Stage entry points, imported on first use so `import safemix` stays instant.
 # `safemix.mix` is the stage's package and is itself callable: safemix.mix(job, safety, ratio=0.05).
-_LAZY = {"mix": "safemix.mix"}
+_LAZY = {"mix": "safemix.mix", "generate": "safemix.generate"}
 # Functions exported from a stage module: name -> (module, attribute).
-_LAZY_ATTRS = {"evaluate": ("safemix.eval.core", "evaluate")}
+_LAZY_ATTRS = {"evaluate": ("safemix.eval.core", "evaluate"),
+               "profile": ("safemix.formats.profile", "profile_job"),
+               "Example": ("safemix.formats.example", "Example"),
+               "read_job": ("safemix.formats.io", "read_job")}
 
 
 def __getattr__(name: str):

@@ -74,3 +74,19 @@ def sha256_text(text: str) -> str:
 def stable_hash(obj: Any) -> str:
     """Hash of a JSON-serialisable object, independent of dict key order."""
     return sha256_text(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def make_module_callable(module_name: str, fn: Any) -> None:
+    """Let a stage package be called as its main function (`safemix.mix(...)`).
+
+    `safemix.mix` is both a package and the function users call; once the package is
+    imported, the attribute on `safemix` is the module, so the module forwards calls.
+    """
+    import sys
+    import types
+
+    class _CallableModule(types.ModuleType):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+    sys.modules[module_name].__class__ = _CallableModule

@@ -316,6 +316,26 @@ def read_job(path: str | os.PathLike, format: str | None = None, container: str 
                reader.column_map, reader.columns)
 
 
+def as_job(data: Any) -> Job:
+    """A Job from a path, a Job, Examples, records or a `datasets.Dataset`."""
+    from safemix.formats.example import Example
+
+    if isinstance(data, Job):
+        return data
+    if isinstance(data, str | Path):
+        return read_job(data)
+    rows = data.to_list() if hasattr(data, "to_list") and hasattr(data, "column_names") else list(data)
+    if not rows:
+        raise InputError("the job is empty")
+    if isinstance(rows[0], Example):
+        return Job("<memory>", "jsonl", "openai", rows)
+    schema = detect_schema(rows[0])
+    if schema is None:
+        raise InputError(f"cannot detect the format of the records (keys {list(rows[0])})")
+    exs = [SCHEMAS[schema].to_example(r, {"path": "<memory>", "line": i + 1}) for i, r in enumerate(rows)]
+    return Job("<memory>", "jsonl", schema, exs)
+
+
 def read_examples(path: str | os.PathLike, **kw: Any) -> list[Example]:
     return read_job(path, **kw).examples
 

@@ -627,6 +627,14 @@ def infer_profile(examples: list[Example], format: str = "openai", sample_size: 
     return prof
 
 
+def profile_job(data: Any, **kwargs: Any) -> FormatProfile:
+    """`safemix.profile(job)`: the FormatProfile of a path, a Job, Examples, records or a Dataset."""
+    from safemix.formats.io import as_job
+
+    job = as_job(data)
+    return infer_profile(job.examples, job.format, **kwargs)
+
+
 def rerender_rate(profile: FormatProfile, examples: list[Example]) -> float:
     """Share of examples whose user and assistant turns re-render byte-for-byte."""
     ok = 0
@@ -640,4 +648,4 @@ def rerender_rate(profile: FormatProfile, examples: list[Example]) -> float:
 
 
 __all__ = ["AnswerStyle", "FormatProfile", "IdentityShift", "Template", "infer_profile",
-           "infer_template", "infer_templates", "rerender_rate", "tokenize"]
+           "infer_template", "infer_templates", "profile_job", "rerender_rate", "tokenize"]

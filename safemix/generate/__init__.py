@@ -1,4 +1,8 @@
-"""Generate safety examples that mimic a job's format: template | paraphrase | raw | bea."""
+"""Generate safety examples that mimic a job's format: template | paraphrase | raw | bea.
+
+`safemix.generate` is both this package and the function (`safemix.generate(job, method=
+"template", n=200)`), like `safemix.mix`.
+"""
 
 from safemix.generate.config import METHODS, GenerateConfig, ParaphraseConfig
 from safemix.generate.core import (
@@ -8,6 +12,9 @@ from safemix.generate.core import (
            generate_with_report,
            write_generation,
 )
+from safemix.utils import make_module_callable
 
 __all__ = ["METHODS", "GenerateConfig", "GenerationResult", "ParaphraseConfig", "count_for_ratio", "generate",
            "generate_with_report", "write_generation"]
+
+make_module_callable(__name__, generate)

@@ -11,7 +11,7 @@ from typing import Any
 
 from safemix.errors import ConfigError, InputError
 from safemix.formats.example import Example
-from safemix.formats.io import Job
+from safemix.formats.io import Job, as_job
 from safemix.formats.profile import FormatProfile, infer_profile
 from safemix.generate.config import GenerateConfig
 from safemix.generate.methods import (
@@ -44,27 +44,6 @@ def load_seeds(spec: str, column_map: dict | None = None) -> list:
     return load_seed_file(spec, column_map=column_map)
 
 
-def _as_job(data: Any) -> Job:
-    """A Job from a path, a Job, Examples, records or a `datasets.Dataset`."""
-    from safemix.formats import read_job
-    from safemix.formats.schemas import SCHEMAS, detect_schema
-
-    if isinstance(data, Job):
-        return data
-    if isinstance(data, str | Path):
-        return read_job(data)
-    rows = data.to_list() if hasattr(data, "to_list") and hasattr(data, "column_names") else list(data)
-    if not rows:
-        raise InputError("the job is empty")
-    if isinstance(rows[0], Example):
-        return Job("<memory>", "jsonl", "openai", rows)
-    schema = detect_schema(rows[0])
-    if schema is None:
-        raise InputError(f"cannot detect the format of the records (keys {list(rows[0])})")
-    exs = [SCHEMAS[schema].to_example(r, {"path": "<memory>", "line": i + 1}) for i, r in enumerate(rows)]
-    return Job("<memory>", "jsonl", schema, exs)
-
-
 def _split_counts(n: int, contrast_share: float, n_contrast_seeds: int) -> tuple[int, int]:
     n_contrast = int(round(n * contrast_share)) if n_contrast_seeds else 0
     return n - n_contrast, n_contrast
@@ -88,7 +67,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     cfg = cfg or GenerateConfig()
     if overrides:
         cfg = dataclasses.replace(cfg, **overrides)
-    job = _as_job(data)
+    job = as_job(data)
     if not job.examples:
         raise InputError("the job is empty", path=job.path)
     if cfg.n is None and cfg.ratio is None:
@@ -252,7 +231,7 @@ def generate(data: Any, method: str = "template", n: int | None = None, ratio: f
 
         from safemix.formats.io import record_encoder
 
-        job = _as_job(data)
+        job = as_job(data)
         enc = record_encoder(job.schema)
         return datasets.Dataset.from_list([enc(ex) for ex in res.examples])
     return res.examples

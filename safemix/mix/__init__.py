@@ -5,20 +5,12 @@ safety, ratio=0.05)` calls `safemix.mix.mix` (the module is callable, so `from s
 import mix` works whether or not the package was imported before).
 """
 
-import sys
-import types
-
 from safemix.mix.config import RATIO_UNITS, STRATEGIES, MixConfig
 from safemix.mix.core import MANIFEST_NAME, MixOutput, MixReport, iter_provenance, mix, mix_files
 from safemix.mix.plan import count_for_ratio, normalise_prompt, spread_positions
+from safemix.utils import make_module_callable
 
 __all__ = ["MANIFEST_NAME", "RATIO_UNITS", "STRATEGIES", "MixConfig", "MixOutput", "MixReport",
            "count_for_ratio", "iter_provenance", "mix", "mix_files", "normalise_prompt", "spread_positions"]
 
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return mix(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_module_callable(__name__, mix)
