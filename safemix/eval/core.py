@@ -277,8 +277,8 @@ def judge_samples(records: list[dict[str, Any]], cfg: EvalConfig, labels: list[s
         if not todo:
             continue
         judge = (judge_objs or {}).get(name) or get_judge(name, **cfg.judge_args.get(name, {}))
-        items = [{"request": r["request"], "response": r["generation"], "kind": r["part"], "labels": labels}
-                 for r in todo]
+        items = [{"request": r["request"], "response": r["generation"], "kind": r["part"], "labels": labels,
+                  "prompt": "\n".join(m["content"] for m in r["messages"])} for r in todo]
         log.info("judging %d responses with %s", len(items), name)
         for r, j in zip(todo, judge.judge(items), strict=True):
             r.setdefault("judgments", {})[name] = {"outcome": j.outcome, "reason": j.reason, "score": j.score,
