@@ -486,8 +486,12 @@ class FormatProfile:
         """Slot values with `request` in the main slot and job values elsewhere."""
         t = self.user_template
         vals = {}
-        for s in t.slots:
+        for i, s in enumerate(t.slots):
             if s == self.main_slot:
+                # the template's own end punctuation wins: "...{text}.\nTopic:" + "Why?" -> "Why."
+                after = t.constants[i + 1]
+                if after[:1] in ".?!" and request.rstrip()[-1:] in (".", "?", "!"):
+                    request = request.rstrip()[:-1]
                 vals[s] = request
             else:
                 pool = self.slot_values.get(s) or [""]

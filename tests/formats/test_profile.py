@@ -151,3 +151,15 @@ def test_shared_job_profiles(shared_jobs, name):
     if name == "gsm8k":
         assert prof.answer.marker == "\n#### "
     assert rerender_rate(prof, job.examples) >= 0.99
+
+
+def test_request_punctuation_not_doubled_by_template():
+    from safemix.formats import Example
+
+    texts = ["Ann scored twice", "The red team lost at home", "A club from the north won the cup",
+             "Rain stopped play", "Our school hosted the final", "Fans cheered all night"]
+    exs = [Example.chat(f"Classify the topic: {t}.\nTopic:", "Sports") for t in texts]
+    prof = infer_profile(exs)
+    assert prof.user_template.constants == ["Classify the topic: ", ".\nTopic:"]
+    msg = prof.render_prompt_messages("How do I pick a lock?", random.Random(0))[-1]["content"]
+    assert msg == "Classify the topic: How do I pick a lock.\nTopic:"
