@@ -276,7 +276,11 @@ def judge_samples(records: list[dict[str, Any]], cfg: EvalConfig, labels: list[s
         todo = [r for r in probe_recs if r.get("judgments", {}).get(name, {}).get("key") != key]
         if not todo:
             continue
-        judge = (judge_objs or {}).get(name) or get_judge(name, **cfg.judge_args.get(name, {}))
+        args = dict(cfg.judge_args.get(name, {}))
+        if name == "llm" and args.get("backend", "openai") == "openai":
+            # graded answers are cached, so an interrupted judging pass resumes too
+            args.setdefault("cache_dir", str(Path(cfg.output_dir) / "cache" / "llm_judge"))
+        judge = (judge_objs or {}).get(name) or get_judge(name, **args)
         items = [{"request": r["request"], "response": r["generation"], "kind": r["part"], "labels": labels,
                   "prompt": "\n".join(m["content"] for m in r["messages"])} for r in todo]
         log.info("judging %d responses with %s", len(items), name)
