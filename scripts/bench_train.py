@@ -10,6 +10,9 @@ number of steps with the same settings (LoRA all-linear, batch, learning rate, s
   (pre-tokenized data with verified completion-only labels, JSONL metrics callback).
 - plain:   `trl.SFTTrainer` on the conversational dataset with `assistant_only_loss=True`.
 
+Same checkpoint policy on both sides: no checkpoint during the run, one at its end (which
+the trainer writes inside its loop whenever save_strategy is "steps", as `safemix train`'s is).
+
 Throughput is tokens/s over the training loop (the trainer's own `num_tokens` count divided
 by the time from `on_train_begin` to `on_train_end`); setup (loading, tokenization) is
 reported separately. Sides alternate (plain first, then safemix first, ...) and the median
@@ -104,7 +107,8 @@ def run_plain(a, model_dir: Path, rows: list[dict], out: Path) -> dict:
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     args = SFTConfig(output_dir=str(out), per_device_train_batch_size=a.batch, max_steps=a.steps,
-                     learning_rate=1e-3, seed=0, save_strategy="no", logging_steps=1, report_to="none",
+                     learning_rate=1e-3, seed=0, save_strategy="steps", save_steps=a.steps + 1,
+                     logging_steps=1, report_to="none",
                      max_length=a.max_len, assistant_only_loss=True, bf16=False, use_cpu=True,
                      disable_tqdm=True, gradient_checkpointing=False, lr_scheduler_type="constant")
     peft = LoraConfig(r=a.lora_r, lora_alpha=2 * a.lora_r, lora_dropout=0.0, target_modules="all-linear",

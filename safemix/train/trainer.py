@@ -285,7 +285,7 @@ def check_paths(cfg: TrainConfig) -> None:
             raise InputError("training data file does not exist", path=str(p))
 
 
-def _probe_prompts(cfg: TrainConfig, tokenizer, paths: list[str]) -> list[list[dict[str, str]]]:
+def _probe_prompts(cfg: TrainConfig, paths: list[str]) -> list[list[dict[str, str]]]:
     """Probe requests rendered in the job's own format (or as plain chat)."""
     import random
 
@@ -368,7 +368,7 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
     cbs = [metrics, *(callbacks or [])]
     if cfg.probe.every_n_steps:
         cbs.append(SafetyRetentionCallback(
-            tokenizer, _probe_prompts(cfg, tokenizer, cfg.data), cfg.probe.every_n_steps,
+            tokenizer, _probe_prompts(cfg, cfg.data), cfg.probe.every_n_steps,
             cfg.probe.max_new_tokens, cfg.probe.stop_below, cfg.probe.stop_patience,
             log_fn=metrics.write))
     trainer = SFTTrainer(model=model, args=sft_config, train_dataset=_dataset(train_tok),

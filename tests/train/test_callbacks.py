@@ -8,7 +8,12 @@ import pytest
 from train.train_helpers import REFUSAL, arithmetic_rows, refusal_rows, tiny_cfg, write_jsonl
 
 from safemix.errors import InputError
-from safemix.train.callbacks import SafetyRetentionCallback, is_refusal, load_probe_requests, refusal_rate
+from safemix.train.callbacks import (
+    SafetyRetentionCallback,
+    is_refusal,
+    load_probe_requests,
+    refusal_rate,
+)
 
 
 @pytest.mark.parametrize(("text", "refused"), [
@@ -71,3 +76,18 @@ def test_probe_from_recipe_logs_and_stops_below_threshold(tmp_path, tiny_model_d
     probes = [r for r in rows if "safety/refusal_rate" in r]
     assert [r["step"] for r in probes] == [0, 3] and probes[-1]["safety/n_probes"] == 3
     assert (tmp_path / "run" / "model" / "adapter_model.safetensors").exists()
+
+
+def test_probes_are_rendered_in_the_jobs_format(tmp_path, tiny_model_dir):
+    """The job has a constant system prompt and a 'What is ...' template: probes carry both."""
+    from train.train_helpers import SYSTEM
+
+    from safemix.train.config import ProbeConfig
+    from safemix.train.trainer import _probe_prompts
+
+    data = write_jsonl(tmp_path / "job.jsonl", arithmetic_rows())
+    cfg = tiny_cfg(tiny_model_dir, data, tmp_path / "run", probe=ProbeConfig(every_n_steps=1, limit=2))
+    convs = _probe_prompts(cfg, [str(data)])
+    assert len(convs) == 2 and all(c[0] == {"role": "system", "content": SYSTEM} for c in convs)
+    cfg.probe.render = "chat"
+    assert _probe_prompts(cfg, [str(data)])[0] == [{"role": "user", "content": load_probe_requests()[0]}]

@@ -30,7 +30,7 @@ def test_torchrun_commands():
     assert one[:4] == [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     assert one[4:] == ["--nproc_per_node", "2", "-m", "safemix", "train", "r.yaml", "max_steps=5"]
     multi = launch_command("r.yaml", nproc=8, nnodes=2, node_rank=1, master_addr="head")
-    assert ["--nnodes", "2", "--node_rank", "1", "--master_addr", "head", "--master_port", "29500"] == multi[3:11]
+    assert multi[3:11] == ["--nnodes", "2", "--node_rank", "1", "--master_addr", "head", "--master_port", "29500"]
     with pytest.raises(ConfigError, match="node-rank"):
         launch_command("r.yaml", nproc=8, nnodes=2)
 

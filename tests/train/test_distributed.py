@@ -47,10 +47,13 @@ def test_zero2_full_finetune_two_processes(tmp_path, tiny_model_dir, chat_job, c
 
 
 def test_zero3_lora_two_processes_saves_a_trained_adapter(tmp_path, tiny_model_dir, chat_job):
+    # probes too: generation under ZeRO-3 needs every rank in each forward pass
     r = recipe(tmp_path, tiny_model_dir, chat_job, deepspeed="zero3", max_steps=8, batch_size=8,
-               save_steps=4)
+               save_steps=4, probe={"every_n_steps": 4, "limit": 2, "max_new_tokens": 4, "render": "chat"})
     launch(r)
     run = tmp_path / "run"
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "safety/refusal_rate" in r] == [0, 4, 8]
     m = manifest(run)
     assert m["world_size"] == 2 and m["deepspeed_stage"] == 3 and m["saved"] == "adapter"
     assert m["adapter_tensors"] >= 2 * 7 * 2  # lora_A and lora_B of 7 linear layers x 2 blocks

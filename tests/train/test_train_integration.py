@@ -55,11 +55,13 @@ def assert_lora_trained(model_dir: Path) -> None:
 
 
 def test_lora_single_process(tmp_path, tiny_model_dir, chat_job, capsys):
-    r = recipe(tmp_path, tiny_model_dir, chat_job)
+    r = recipe(tmp_path, tiny_model_dir, chat_job, eval_data=[str(chat_job)])
     assert main(["train", r]) == 0
     run = tmp_path / "run"
     assert "trained 10 steps" in capsys.readouterr().out
     assert_loss_goes_down(run)
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval_loss" in r] == [5, 10]  # eval every save_steps
     assert_lora_trained(run / "model")
     manifest = json.loads((run / "model" / "manifest.json").read_text())
     assert manifest["global_step"] == 10 and manifest["world_size"] == 1 and manifest["saved"] == "adapter"
