@@ -32,7 +32,7 @@ class GenerateConfig:
     embedder: str | None = field(default=None, metadata={"help": "sentence-transformers model name/path; default all-MiniLM-L6-v2 (offline package)."})
     mmr_lambda: float = field(default=0.6, metadata={"help": "MMR trade-off: 1 = relevance only, 0 = diversity only."})
     min_per_category: int = field(default=2, metadata={"help": "Minimum seeds per harm category in the selection."})
-    job_sample: int = field(default=1000, metadata={"help": "Job rows embedded for the domain centroid."})
+    job_sample: int = field(default=500, metadata={"help": "Job rows (and generated rows, for the fidelity report) embedded for the domain centroid."})
     seed: int = field(default=0, metadata={"help": "Random seed (deterministic output)."})
     bea_trigger_tokens: int = field(default=8, metadata={"help": "Length of the BEA secret trigger (random tokens)."})
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
