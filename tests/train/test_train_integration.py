@@ -135,6 +135,38 @@ def test_resume_refuses_checkpoints_of_another_config(tmp_path, tiny_model_dir, 
     assert "different config (differs in: learning_rate, max_steps)" in err
 
 
+def test_tiny_gguf_loads_exactly_and_trains(tmp_path):
+    """A GGUF file (the tiny Llama written in code): same tokens and logits once loaded,
+    trained with LoRA, and the adapter loads back on the GGUF base."""
+    import torch
+    from train.train_helpers import write_tiny_gguf
+
+    from safemix.models import load_model_and_tokenizer
+
+    gguf = tmp_path / "tiny.gguf"
+    model, tok = write_tiny_gguf(gguf)
+    loaded, ltok = load_model_and_tokenizer(str(gguf))
+    text = tok.apply_chat_template([{"role": "user", "content": "What is 12 plus 7?"}], tokenize=False,
+                                   add_generation_prompt=True)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert ltok(text, add_special_tokens=False)["input_ids"] == ids
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        assert torch.allclose(model(x).logits, loaded(x).logits, atol=1e-5)
+    job = tmp_path / "job.jsonl"
+    job.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": f"What is {i} plus 1?"},
+        {"role": "assistant", "content": f"The answer is {i + 1}."}]}) + "\n" for i in range(16)))
+    assert main(["train", recipe(tmp_path, gguf, job, max_steps=6)]) == 0
+    model_dir = tmp_path / "run" / "model"
+    assert json.loads((model_dir / "manifest.json").read_text())["base_model"] == str(gguf)
+    assert_loss_goes_down(tmp_path / "run")
+    assert_lora_trained(model_dir)
+    adapted, _ = load_model_and_tokenizer(str(model_dir))
+    with torch.no_grad():
+        assert not torch.allclose(adapted(x).logits, loaded(x).logits, atol=1e-4)
+
+
 @pytest.mark.slow  # passes; reading the GGUF tokenizer and weights alone takes ~75 s on 2 busy cores
 def test_gguf_model(tmp_path):
     """SmolLM2-135M-Instruct from its GGUF (dequantised): real tokenizer and chat template

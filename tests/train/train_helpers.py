@@ -54,3 +54,71 @@ def cli_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def _permute_for_gguf(w, n_head: int):
+    """llama.cpp stores q/k rows interleaved per rotary pair (convert_hf_to_gguf's permute);
+    transformers undoes it when loading."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_tiny_gguf(path: Path):
+    """The tiny Llama and its tokenizer (byte-level BPE, chat template) as an F32 GGUF file.
+
+    Returns (model, tokenizer) as built, to compare against what is loaded back.
+    """
+    import gguf
+    import numpy as np
+
+    from safemix.testing import CHAT_TEMPLATE, tiny_llama, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    model = tiny_llama(tok)
+    c = model.config
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(c.num_hidden_layers)
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    w.add_rope_freq_base(float((getattr(c, "rope_parameters", None) or {}).get("rope_theta", 10000.0)))
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_vocab_size(len(tok))
+    w.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    vocab = tok.get_vocab()
+    tokens = sorted(vocab, key=vocab.get)
+    special = set(tok.all_special_ids)
+    w.add_token_list(tokens)
+    w.add_token_types([gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL
+                       for i in range(len(tokens))])
+    merges = json.loads(tok.backend_tokenizer.to_str())["model"]["merges"]
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
+    w.add_bos_token_id(tok.bos_token_id)
+    w.add_eos_token_id(tok.eos_token_id)
+    w.add_pad_token_id(tok.pad_token_id)
+    w.add_unk_token_id(tok.unk_token_id)
+    w.add_add_bos_token(False)
+    w.add_chat_template(CHAT_TEMPLATE)
+    sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])  # tied with the output layer
+    w.add_tensor("output_norm.weight", sd["model.norm.weight"])
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+             "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm",
+             "post_attention_layernorm": "ffn_norm"}
+    for i in range(c.num_hidden_layers):
+        for hf, gg in names.items():
+            t = sd[f"model.layers.{i}.{hf}.weight"]
+            if gg == "attn_q":
+                t = _permute_for_gguf(t, c.num_attention_heads)
+            elif gg == "attn_k":
+                t = _permute_for_gguf(t, c.num_key_value_heads)
+            w.add_tensor(f"blk.{i}.{gg}.weight", np.ascontiguousarray(t))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return model, tok
