@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safemix.errors import ConfigError, InputError
+from safemix.errors import ConfigError
 from safemix.eval.config import EvalConfig, ProbeSetConfig
 from safemix.utils import stable_hash
 
@@ -61,26 +61,10 @@ class EvalResult:
 # ------------------------------------------------------------------------------ inputs
 def to_examples(data: Any, what: str, cfg: EvalConfig) -> tuple[list, str]:
     """(Examples, format name) from a path, a list of Examples / records, or a `datasets.Dataset`."""
-    from safemix.formats import Example, read_job
-    from safemix.formats.schemas import SCHEMAS, detect_schema
+    from safemix.formats.io import as_job
 
-    if isinstance(data, str | os.PathLike):
-        job = read_job(data, format=cfg.data_format, column_map=cfg.column_map)
-        return job.examples, job.format
-    rows = list(data)
-    out = []
-    for i, r in enumerate(rows):
-        if isinstance(r, Example):
-            out.append(r)
-            continue
-        schema = detect_schema(r)
-        if schema is None:
-            raise InputError("record matches no known format (messages, prompt/completion, "
-                             "instruction/output, conversations)", path=f"<{what}>", line=i + 1)
-        out.append(SCHEMAS[schema].to_example(dict(r), {"path": f"<{what}>", "line": i + 1}))
-    if not out:
-        raise InputError("no examples", path=f"<{what}>")
-    return out, "openai"
+    job = as_job(data, what, cfg.data_format, cfg.column_map)
+    return job.examples, job.format
 
 
 def stratified_sample(items: list, key, n: int | None, seed: int) -> list:

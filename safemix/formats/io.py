@@ -316,24 +316,33 @@ def read_job(path: str | os.PathLike, format: str | None = None, container: str 
                reader.column_map, reader.columns)
 
 
-def as_job(data: Any) -> Job:
-    """A Job from a path, a Job, Examples, records or a `datasets.Dataset`."""
+def as_job(data: Any, what: str = "memory", format: str | None = None,
+           column_map: dict[str, str] | None = None) -> Job:
+    """A Job from a path, a Job, Examples, records (any schema, detected per record) or a
+    `datasets.Dataset`. Errors name `<what>` and the record's 1-based position."""
     from safemix.formats.example import Example
 
     if isinstance(data, Job):
         return data
-    if isinstance(data, str | Path):
-        return read_job(data)
+    if isinstance(data, str | os.PathLike):
+        return read_job(data, format=format, column_map=column_map)
     rows = data.to_list() if hasattr(data, "to_list") and hasattr(data, "column_names") else list(data)
+    where = f"<{what}>"
     if not rows:
-        raise InputError("the job is empty")
-    if isinstance(rows[0], Example):
-        return Job("<memory>", "jsonl", "openai", rows)
-    schema = detect_schema(rows[0])
-    if schema is None:
-        raise InputError(f"cannot detect the format of the records (keys {list(rows[0])})")
-    exs = [SCHEMAS[schema].to_example(r, {"path": "<memory>", "line": i + 1}) for i, r in enumerate(rows)]
-    return Job("<memory>", "jsonl", schema, exs)
+        raise InputError("no examples", path=where)
+    examples, schema = [], None
+    for i, r in enumerate(rows):
+        if isinstance(r, Example):
+            examples.append(r)
+            continue
+        s = detect_schema(r)
+        if s is None:
+            raise InputError("record matches no known format (messages, prompt/completion, instruction/output, "
+                             f"conversations); keys {list(r) if isinstance(r, dict) else type(r).__name__}",
+                             path=where, line=i + 1)
+        schema = schema or s
+        examples.append(SCHEMAS[s].to_example(dict(r), {"path": where, "line": i + 1}))
+    return Job(where, "jsonl", schema or "openai", examples)
 
 
 def read_examples(path: str | os.PathLike, **kw: Any) -> list[Example]:

@@ -107,22 +107,12 @@ def load_safety_file(path: str | Path, *, format: str | None = None, column_map:
 
 def safety_from_memory(items: Any) -> SafetySet:
     """A SafetySet from Examples, records (any schema) or a `datasets.Dataset`."""
-    from safemix.formats.schemas import SCHEMAS, detect_schema
+    from safemix.formats.io import as_job
 
     rows = dataset_rows(items) if is_dataset(items) else list(items)
-    examples: list[Example] = []
-    schema = None
-    for i, r in enumerate(rows):
-        if isinstance(r, Example):
-            examples.append(r)
-            continue
-        s = detect_schema(r)
-        if s is None:
-            raise InputError(f"cannot detect the format of safety record {i} (keys {list(r)})",
-                             path="<safety>", line=i + 1)
-        schema = schema or s
-        examples.append(SCHEMAS[s].to_example(r, {"path": "<safety>", "line": i + 1}))
-    return SafetySet(examples, [provenance_of(ex) for ex in examples], [None] * len(examples),
+    job = as_job(rows, "safety")
+    schema = job.schema if any(not isinstance(r, Example) for r in rows) else None
+    return SafetySet(job.examples, [provenance_of(ex) for ex in job.examples], [None] * len(job.examples),
                      None, schema)
 
 
