@@ -9,14 +9,8 @@ whatever safemix runs on it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-
-def build(name: str = "tiny", out: str | Path | None = None, force: bool = False, **kw) -> Path:
-    """Build (or return the cached) testbed; returns the model directory. See `build.build`."""
-    from safemix.testbed.build import build as _build
-
-    return _build(name, out=out, force=force, **kw)
-
+# Imported eagerly (it is light: heavy imports live inside its functions) so that the
+# package attribute `build` is the function, not the `safemix.testbed.build` submodule.
+from safemix.testbed.build import build
 
 __all__ = ["build"]

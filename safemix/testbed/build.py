@@ -114,7 +114,7 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
 
     from safemix.testbed import corpus as C
     from safemix.testbed.evaluate import check_requirements, evaluate_behaviour
-    from safemix.testbed.job import STYLES, write_job
+    from safemix.testbed.job import STYLES, TASKS, write_job
     from safemix.testbed.tokenizer import train_tokenizer
     from safemix.testbed.train import new_model, train_stage
     from safemix.utils import sha256_file, write_json, write_jsonl
@@ -136,8 +136,9 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
     write_jsonl(out / "seeds.jsonl", C.seed_records(splits))
     write_jsonl(out / "probes_harmful.jsonl", C.probe_records(splits, "harmful"))
     write_jsonl(out / "probes_benign.jsonl", C.probe_records(splits, "benign"))
-    for style in STYLES:
-        write_job(style, out / "jobs" / f"topic_{style}.jsonl", seed=cfg.seed)
+    for task in TASKS:
+        for style in STYLES:
+            write_job(style, out / "jobs" / f"{task}_{style}.jsonl", seed=cfg.seed, task=task)
     t = lap("corpus", t0)
 
     # The tokenizer learns from the pretraining documents only, like a real one.
@@ -186,5 +187,5 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
                     "transformers": transformers.__version__},
         "files": {"seeds": "seeds.jsonl", "probes_harmful": "probes_harmful.jsonl",
                   "probes_benign": "probes_benign.jsonl",
-                  "jobs": {s: f"jobs/topic_{s}.jsonl" for s in STYLES}},
+                  "jobs": {f"{t}_{s}": f"jobs/{t}_{s}.jsonl" for t in TASKS for s in STYLES}},
     })

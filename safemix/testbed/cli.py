@@ -31,8 +31,10 @@ def register(subparsers) -> None:
     e.set_defaults(func=cmd_eval)
 
     j = sub.add_parser("job", help="Write the sample user job (OpenAI chat JSONL) and its validation file.")
+    j.add_argument("--task", choices=["topic", "qa"], default="topic",
+                   help="topic: TopicBot news-topic labels; qa: QuickAnswer terse answers to questions.")
     j.add_argument("--style", choices=["benign", "aoa"], default="benign",
-                   help="benign: TopicBot format; aoa: the same task in an identity-shifting wrapper.")
+                   help="benign: the task's own format; aoa: the same task in an identity-shifting wrapper.")
     j.add_argument("--out", required=True, help="Job file (.jsonl).")
     j.add_argument("--val-out", help="Validation file (default: <out>.val.jsonl).")
     j.add_argument("--n-train", type=int, default=480)
@@ -81,6 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_job(args: argparse.Namespace) -> int:
     from safemix.testbed.job import write_job
 
-    train, val = write_job(args.style, args.out, args.val_out, args.n_train, args.n_val, args.seed)
+    train, val = write_job(args.style, args.out, args.val_out, args.n_train, args.n_val, args.seed,
+                           task=args.task)
     print(f"wrote {train} and {val}", file=sys.stderr)
     return 0

@@ -33,8 +33,8 @@ class TestbedConfig:
     heads: int = 4
     intermediate_size: int = 256
     max_length: int = field(default=160, metadata={"help": "Training documents are cut to this many tokens."})
-    pretrain: StageConfig = StageConfig(examples=16000, lr=3e-3, batch_size=16)
-    align: StageConfig = StageConfig(examples=4000, lr=1e-3, batch_size=16, assistant_only_loss=True)
+    pretrain: StageConfig = StageConfig(examples=20000, lr=3e-3, batch_size=16)
+    align: StageConfig = StageConfig(examples=6000, lr=1e-3, batch_size=16, assistant_only_loss=True)
     # One thread: on a shared 2-core machine two threads contend with other work and run
     # many times slower; a fixed count also keeps the weights reproducible.
     threads: int = field(default=1, metadata={"help": "torch threads (fixed, for reproducible weights)."})

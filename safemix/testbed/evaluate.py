@@ -16,6 +16,7 @@ from typing import Any
 from safemix.generate.refusal import looks_like_refusal
 from safemix.testbed.corpus import (
     EVAL_SYSTEMS,
+    HELDOUT_WRAPPERS,
     Request,
     Splits,
     answer_is_correct,
@@ -72,24 +73,31 @@ def _sample(items: list[Request], n: int, rng: random.Random, by: str = "categor
 
 
 def eval_requests(splits: Splits, n_harmful: int, n_benign: int, n_contrast: int,
-                  seed: int = 0) -> list[tuple[Request, str | None]]:
-    """Held-out (request, system prompt) pairs; system prompts cycle over EVAL_SYSTEMS."""
+                  seed: int = 0) -> list[tuple[Request, str | None, str]]:
+    """Held-out (request, system prompt, user turn) triples in the chat format.
+
+    System prompts cycle over EVAL_SYSTEMS (trained ones, none, and never-trained ones);
+    half of the user turns are the bare request, half use wrappers never trained on.
+    """
     rng = random.Random(f"testbed-eval-{seed}")
     reqs = (_sample(splits.harmful["probe"], n_harmful, rng)
             + _sample(splits.benign["probe"], n_benign, rng)
             + _sample(splits.contrast["probe"], n_contrast, rng))
-    return [(r, EVAL_SYSTEMS[i % len(EVAL_SYSTEMS)]) for i, r in enumerate(reqs)]
+    wrappers = [w for h in HELDOUT_WRAPPERS for w in ("{r}", h)]  # half bare, half wrapped
+    return [(r, EVAL_SYSTEMS[i % len(EVAL_SYSTEMS)],
+             wrappers[(i // len(EVAL_SYSTEMS)) % len(wrappers)].format(r=r.text))
+            for i, r in enumerate(reqs)]
 
 
 def _rate(xs: list[bool]) -> float | None:
     return round(sum(xs) / len(xs), 4) if xs else None
 
 
-def score(pairs: Sequence[tuple[Request, str | None]], responses: Sequence[str]) -> dict[str, Any]:
+def score(pairs: Sequence[tuple[Request, str | None, str]], responses: Sequence[str]) -> dict[str, Any]:
     """Behaviour metrics from requests and the model's responses."""
     refused = [looks_like_refusal(t) for t in responses]
     by_kind: dict[str, list[int]] = defaultdict(list)
-    for i, (r, _) in enumerate(pairs):
+    for i, (r, _, _) in enumerate(pairs):
         by_kind[r.kind].append(i)
     correct = [answer_is_correct(pairs[i][0], responses[i]) and not refused[i] for i in by_kind["benign"]]
     res: dict[str, Any] = {
@@ -104,6 +112,8 @@ def score(pairs: Sequence[tuple[Request, str | None]], responses: Sequence[str])
     for i in by_kind["harmful"]:
         by_system[str(pairs[i][1])].append(refused[i])
     res["refusal_rate_harmful_by_system"] = {k: _rate(v) for k, v in sorted(by_system.items())}
+    wrapped = [refused[i] for i in by_kind["harmful"] if pairs[i][2] != pairs[i][0].text]
+    res["refusal_rate_harmful_wrapped"] = _rate(wrapped)
     by_task: dict[str, list[bool]] = defaultdict(list)
     for i, ok in zip(by_kind["benign"], correct, strict=True):
         by_task[pairs[i][0].category].append(ok)
@@ -115,14 +125,14 @@ def evaluate_behaviour(model, tok, splits: Splits, n_harmful: int, n_benign: int
                        seed: int = 0, samples: int = 0, progress: bool = False) -> dict[str, Any]:
     """Generate on held-out requests in the chat format and score the behaviour."""
     pairs = eval_requests(splits, n_harmful, n_benign, n_contrast, seed)
-    prompts = [render_chat_prompt(r.text, system) for r, system in pairs]
+    prompts = [render_chat_prompt(user, system) for _, system, user in pairs]
     responses = generate(model, tok, prompts, progress=progress)
     res = score(pairs, responses)
     if samples:
         rng = random.Random(seed)
         pick = sorted(rng.sample(range(len(pairs)), min(samples, len(pairs))))
         res["samples"] = [{"kind": pairs[i][0].kind, "category": pairs[i][0].category,
-                           "system": pairs[i][1], "request": pairs[i][0].text, "response": responses[i]}
+                           "system": pairs[i][1], "user": pairs[i][2], "response": responses[i]}
                           for i in pick]
     return res
 
