@@ -8,6 +8,9 @@ start=$(date +%s)
 bash scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# The testbed model is tiny: one torch thread is fastest, and with two threads on a 2-core
+# machine that is doing anything else, steps were measured 13x slower (thread contention).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 safemix run recipes/quickstart.yaml "$@"
 echo
 cat runs/quickstart/report/sweep.md 2>/dev/null || true
