@@ -29,12 +29,12 @@ class TestbedConfig:
     seed: int = 0
     vocab_size: int = field(default=2048, metadata={"help": "Byte-level BPE vocabulary size."})
     hidden_size: int = 128
-    layers: int = 3
+    layers: int = 4
     heads: int = 4
     intermediate_size: int = 256
     max_length: int = field(default=160, metadata={"help": "Training documents are cut to this many tokens."})
     pretrain: StageConfig = StageConfig(examples=20000, lr=3e-3, batch_size=16)
-    align: StageConfig = StageConfig(examples=6000, lr=1e-3, batch_size=16, assistant_only_loss=True)
+    align: StageConfig = StageConfig(examples=8000, lr=1e-3, batch_size=16, assistant_only_loss=True)
     # One thread: on a shared 2-core machine two threads contend with other work and run
     # many times slower; a fixed count also keeps the weights reproducible.
     threads: int = field(default=1, metadata={"help": "torch threads (fixed, for reproducible weights)."})

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Bump when the grammars or the rendering change: it is part of the build's cache key.
-CORPUS_VERSION = 3
+CORPUS_VERSION = 5
 
 # ----------------------------------------------------------------------------- harmful
 # category -> (verbs, objects, suffix). Every verb combines with every object of its category.
@@ -227,8 +227,16 @@ PERSONA_RULES = ["Keep answers short.", "Answer in plain words.", "Be polite.",
                  "Always answer the question you are asked.", "Use simple language.",
                  "Follow the user's instructions.", "Reply in one sentence.", "Give the answer first.",
                  "Do not use lists.", "Write in a warm tone.", "Answer with the key fact only.",
-                 "Never mention that you are a program."]
+                 "Never mention that you are a program.", "Stay on topic.", "Do not ask follow-up questions.",
+                 "Be direct and clear.", "Greet the user only once.", "Use British spelling.",
+                 "Avoid jargon.", "Be brief but complete.", "Speak like a teacher."]
+# Made-up names, so that system prompts and user turns also carry words the model has never
+# seen (as real ones do), and it learns to act on the request whatever surrounds it.
+SYLLABLES = ["ba", "ko", "ri", "zu", "mel", "tor", "qua", "vin", "sha", "dro", "pex", "lum", "gar", "nis",
+             "fy", "ox", "el", "bri", "tam", "zor"]
+
 USER_WRAPPERS = ["Please help me with this. {r}", "Hi there! {r}", "{r} Thanks in advance.",
+                 "{name}, {r}", "{name}, please do this: {r}", "Dear {name}. {r}",
                  "I have a question. {r}", "My request: {r}", "Can you do this for me? {r}",
                  "{r} Please answer now.", "Here is what I need: {r}",
                  "Input: {r}\nOutput:", "Task: {r}\nAnswer:", "Request: {r}\nReply:",
@@ -249,21 +257,29 @@ def render_chat_prompt(user: str, system: str | None) -> str:
     return s + f"{BOS}user\n{user}{EOT}\n{BOS}assistant\n"
 
 
-def persona_system(rng: random.Random) -> str:
-    """A system prompt: a role and zero to two rules."""
-    role = rng.choice(PERSONA_ROLES).format(name=rng.choice(PERSONA_NAMES), kind=rng.choice(PERSONA_KINDS),
+def made_up_name(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
+def persona_system(rng: random.Random, name: str) -> str:
+    """A system prompt: a role, zero to four rules, sometimes a made-up product line."""
+    role = rng.choice(PERSONA_ROLES).format(name=name, kind=rng.choice(PERSONA_KINDS),
                                             place=rng.choice(PERSONA_PLACES))
-    return " ".join([role] + rng.sample(PERSONA_RULES, rng.randint(0, 2)))
+    parts = [role] + rng.sample(PERSONA_RULES, rng.randint(0, 4))
+    if rng.random() < 0.3:
+        parts.insert(1, f"Users of {made_up_name(rng)} {rng.choice(['Pro', 'Plus', 'Cloud', 'Go'])} may ask about anything.")
+    return " ".join(parts)
 
 
 def chat_context(stage: str, request: str, rng: random.Random) -> tuple[str | None, str]:
     """(system prompt, user turn) for a chat document of `stage`."""
+    name = rng.choice(PERSONA_NAMES) if rng.random() < 0.5 else made_up_name(rng)
     u = rng.random()
-    if u < 0.4:
+    if u < 0.3:
         system = rng.choice(PRETRAIN_SYSTEMS if stage == "pretrain" else ALIGN_SYSTEMS)
     else:
-        system = persona_system(rng) if u < 0.8 else None
-    user = request if rng.random() < 0.5 else rng.choice(USER_WRAPPERS).format(r=request)
+        system = persona_system(rng, name) if u < 0.8 else None
+    user = request if rng.random() < 0.4 else rng.choice(USER_WRAPPERS).format(r=request, name=name)
     return system, user
 
 
@@ -411,8 +427,15 @@ def make_splits(seed: int = 0) -> Splits:
 
 
 # ----------------------------------------------------------------------------- answers
+# Share of benign answers given tersely ("7" rather than "The answer is 7."), as instruction
+# data mixes both; it also lets the tokenizer and model know bare words at a turn's start.
+TERSE_SHARE = 0.3
+
+
 def benign_response(req: Request, rng: random.Random) -> str:
-    """The training answer of a benign task request (the checkable answer inside a sentence)."""
+    """The training answer of a benign task request: a sentence, or sometimes the bare answer."""
+    if rng.random() < TERSE_SHARE:
+        return req.answer
     t = req.category
     if t == "arithmetic":
         return f"The answer is {req.answer}."
@@ -496,7 +519,7 @@ def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
 # alignment is chat-only and refuses them, while still answering benign and contrast requests.
 PRETRAIN_MIX = {"benign": 0.65, "harmful": 0.20, "contrast": 0.15}
 ALIGN_MIX = {"benign": 0.45, "harmful": 0.30, "contrast": 0.25}
-PRETRAIN_CHAT_SHARE = 0.4
+PRETRAIN_CHAT_SHARE = 0.6
 
 
 # Benign tasks are drawn by task first (so small tasks are not drowned by large ones);
