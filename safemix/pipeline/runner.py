@@ -275,6 +275,7 @@ class Runner:
         from safemix.eval import compare_runs
 
         out = compare_runs(eval_dirs, self.dir / "report", style="job")
+        out["retention_plot"] = plot_retention(eval_dirs, self.dir / "report" / "retention.png")
         out["sweep"] = write_sweep_table(eval_dirs, self.dir / "report" / "sweep.md")
         return out
 
@@ -301,6 +302,41 @@ def sweep_rows(eval_dirs: list[Path]) -> list[dict[str, Any]]:
     return rows
 
 
+def plot_retention(eval_dirs: list[Path], path: Path, style: str = "job") -> Path:
+    """Task metric against refusal rate on harmful probes in `style`, one point per run.
+
+    The attack-success view misses a finetune whose model stops refusing by answering
+    off-task; refusal retention shows it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from safemix.utils import atomic_write
+
+    rows = sweep_rows(eval_dirs)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, r in enumerate(rows):
+        v, t = r["styles"].get(style, {}).get("refusal_rate"), r["task"] or {}
+        if not v or t.get("mean") is None:
+            continue
+        x, y = v["mean"], t["mean"]
+        ax.errorbar(x, y, xerr=[[x - v["low"]], [v["high"] - x]], fmt="o", capsize=3)
+        ax.annotate(r["run"], (x, y), xytext=(6, -14 + 11 * (i % 6)), textcoords="offset points", fontsize=8)
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_xlabel(f"refusal rate on harmful probes, {style} style (higher is safer)")
+    ax.set_ylabel(f"task {rows[0]['task'].get('metric', 'metric') if rows and rows[0]['task'] else 'metric'}")
+    ax.set_title("Safety retention vs task performance")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_sweep_table(eval_dirs: list[Path], path: Path) -> Path:
     """Markdown: task metric, over-refusal and refused/complied/other % per probe style."""
     from safemix.utils import atomic_write
@@ -323,7 +359,7 @@ def write_sweep_table(eval_dirs: list[Path], path: Path) -> Path:
     lines += ["", "`job` = harmful probes in the job's own format and prompting style; `job_aoa` = the job's "
               "format with the AOA identity shift; `chat` = plain chat turn; `aoa` = identity shift alone. "
               "`complied` is the attack success rate; `other` = neither a refusal nor a compliance "
-              "(e.g. the model answers with a task label)."]
+              "(e.g. the model answers with a task label).", "", "![retention](retention.png)"]
     with atomic_write(path) as f:
         f.write("\n".join(lines) + "\n")
     return path

@@ -38,6 +38,7 @@ def test_run_pipeline_report_and_resume(tmp_path, capsys):
     for f in ["profile/profile.json", "variants/template-0.1/generate/safety.jsonl",
               "variants/template-0.1/mix/train.jsonl", "variants/template-0.1/mix/mix_manifest.json",
               "variants/none/eval/results.json", "report/comparison.md", "report/comparison.html",
+              "report/sweep.md", "report/retention.png",
               "report/pareto.png"]:
         assert (out / f).exists(), f
     html = (out / "report" / "comparison.html").read_text()
