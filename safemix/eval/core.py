@@ -148,8 +148,13 @@ def build_samples(cfg: EvalConfig, probes: list[tuple[str, Any]], profile: Any, 
 
 
 def _task_tokens(profile: Any, default: int) -> int:
-    t = getattr(getattr(profile, "answer", None), "type", None)
-    return {"label": 16, "mc_letter": 16, "number": 256, "span": 48}.get(t, default)
+    """Generation length for task prompts: by answer type, plus room for a constant answer
+    prefix (an AOA pledge before every label is ~25 words)."""
+    answer = getattr(profile, "answer", None)
+    t = getattr(answer, "type", None)
+    base = {"label": 16, "mc_letter": 16, "number": 256, "span": 48}.get(t, default)
+    prefix = getattr(answer, "prefix", "") or ""
+    return base + len(prefix) // 2  # about 2+ characters per token: generous for BPE vocabularies
 
 
 def read_samples(path: Path) -> dict[str, dict[str, Any]]:
