@@ -32,7 +32,7 @@ def texts() -> list[tuple[str, str]]:
     if out:
         return out
     rng = random.Random(0)
-    words = "market team city plan report study season growth court vote storm price".split()
+    words = ["market", "team", "city", "plan", "report", "study", "season", "growth", "court", "vote", "storm", "price"]
     return [(" ".join(rng.choices(words, k=30)), rng.choice(["World", "Sports", "Business", "Sci/Tech"]))
             for _ in range(5000)]
 
