@@ -9,15 +9,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-# A ChatML-style template: simple, and it marks the assistant turn for completion-only loss.
-CHAT_TEMPLATE = (
-    "{% for m in messages %}"
-    "{{ '<|im_start|>' + m['role'] + '\n' }}"
-    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] + '<|im_end|>' }}{% endgeneration %}"
-    "{{ '\n' }}{% else %}{{ m['content'] + '<|im_end|>\n' }}{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+# The tiny tokenizers use safemix's ChatML fallback: simple, and it marks the assistant turn
+# for completion-only loss.
+from safemix.models import FALLBACK_CHAT_TEMPLATE as CHAT_TEMPLATE
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
 
 _CORPUS = """The quick brown fox jumps over the lazy dog. Question: Answer: Topic: Label:

@@ -20,22 +20,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# Public harmful and over-refusal sets the seeds must not overlap (paths under --shared).
-PUBLIC_SETS = [
-    "advbench/advbench_behaviors_harmbench_format.csv",
-    "directharm4/directHarm4.csv",
-    "malicious_instruct/malicious_instruct.txt",
-    "harmbench_advtrain_refusals/adv_training_behaviors.csv",
-    "xstest/xstest_prompts.csv",
-    "safety_tuned_llamas_eval/I-MaliciousInstructions.json",
-    "safety_tuned_llamas_eval/Q-Harm.json",
-    "safety_tuned_llamas_eval/I-CoNa.json",
-    "safety_tuned_llamas_eval/I-Controversial.json",
-    "safety_tuned_llamas_eval/I-PhysicalSafetyUnsafe.json",
-    "safety_tuned_llamas_eval/I-PhysicalSafetySafe.json",
-    "safety_tuned_llamas_eval/I-Alpaca.json",
-    "safety_tuned_llamas_train/safety_only_data_Instructions.json",
-]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from safemix.eval.probes import load_builtin_probes
     from safemix.seeds import load_builtin_seeds, load_refusal_styles
-    from safemix.seeds.decontam import Item, find_overlaps, load_against
+    from safemix.seeds.decontam import PUBLIC_EVAL_SETS, Item, find_overlaps, load_against
     from safemix.seeds.stats import format_stats, seed_stats
 
     t0 = time.perf_counter()
@@ -62,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                         "seed_probe_overlaps": len(ov)}
     if args.shared:
         root = Path(args.shared)
-        files = [root / f for f in PUBLIC_SETS if (root / f).exists()]
+        files = [root / f for f in PUBLIC_EVAL_SETS if (root / f).exists()]
         against = [it for f in files for it in load_against(f)]
         for name, items in (("seeds_vs_public", seed_items), ("probes_vs_public", probe_items)):
             ov, st = find_overlaps(items, against, args.threshold)

@@ -17,11 +17,17 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def _quantiles(samples: Any, level: float) -> tuple[float, float]:
+def _interval(x: Any, n_boot: int, seed: int, level: float) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean of the 1-D array `x`."""
     import numpy as np
 
+    if x.size == 1 or n_boot <= 0:
+        m = float(x.mean())
+        return m, m
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(n_boot, x.size))
     alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
+    lo, hi = np.quantile(x[idx].mean(axis=1), [alpha, 1.0 - alpha])
     return float(lo), float(hi)
 
 
@@ -37,13 +43,8 @@ def bootstrap_mean(values: Sequence[float], n_boot: int = 1000, seed: int = 0,
     x = np.asarray(list(values), dtype=float)
     if x.size == 0:
         return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = float(x.mean())
-    if x.size == 1 or n_boot <= 0:
-        return {"mean": mean, "low": mean, "high": mean, "n": int(x.size)}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, size=(n_boot, x.size))
-    lo, hi = _quantiles(x[idx].mean(axis=1), level)
-    return {"mean": mean, "low": lo, "high": hi, "n": int(x.size)}
+    lo, hi = _interval(x, n_boot, seed, level)
+    return {"mean": float(x.mean()), "low": lo, "high": hi, "n": int(x.size)}
 
 
 def paired_bootstrap_diff(after: Sequence[float], before: Sequence[float], n_boot: int = 1000,
@@ -64,13 +65,8 @@ def paired_bootstrap_diff(after: Sequence[float], before: Sequence[float], n_boo
     if a.size == 0:
         return {"diff": None, "low": None, "high": None, "n": 0}
     d = a - b
-    diff = float(d.mean())
-    if d.size == 1 or n_boot <= 0:
-        return {"diff": diff, "low": diff, "high": diff, "n": int(d.size)}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, d.size, size=(n_boot, d.size))
-    lo, hi = _quantiles(d[idx].mean(axis=1), level)
-    return {"diff": diff, "low": lo, "high": hi, "n": int(d.size)}
+    lo, hi = _interval(d, n_boot, seed, level)
+    return {"diff": float(d.mean()), "low": lo, "high": hi, "n": int(d.size)}
 
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:

@@ -28,6 +28,24 @@ DEFAULT_THRESHOLD = 0.9
 MAX_PAIRS_PER_ITEM = 5  # strongest matches reported per overlapping item
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
+# The public harmful and over-refusal evaluation sets (paths under ../shared/data) that the
+# shipped seeds are checked against, by the seed report and the seed tests.
+PUBLIC_EVAL_SETS = (
+    "advbench/advbench_behaviors_harmbench_format.csv",
+    "directharm4/directHarm4.csv",
+    "malicious_instruct/malicious_instruct.txt",
+    "harmbench_advtrain_refusals/adv_training_behaviors.csv",
+    "xstest/xstest_prompts.csv",
+    "safety_tuned_llamas_eval/I-MaliciousInstructions.json",
+    "safety_tuned_llamas_eval/Q-Harm.json",
+    "safety_tuned_llamas_eval/I-CoNa.json",
+    "safety_tuned_llamas_eval/I-Controversial.json",
+    "safety_tuned_llamas_eval/I-PhysicalSafetyUnsafe.json",
+    "safety_tuned_llamas_eval/I-PhysicalSafetySafe.json",
+    "safety_tuned_llamas_eval/I-Alpaca.json",
+    "safety_tuned_llamas_train/safety_only_data_Instructions.json",
+)
+
 
 def normalise(text: str) -> str:
     """Lowercase, Unicode-normalise, turn punctuation into spaces, collapse whitespace."""

@@ -14,25 +14,9 @@ from safemix.embed import embed, load_embedder
 from safemix.errors import ConfigError
 from safemix.eval.probes import load_builtin_probes
 from safemix.seeds import load_builtin_seeds
-from safemix.seeds.decontam import Item, find_overlaps, load_against, normalise
+from safemix.seeds.decontam import PUBLIC_EVAL_SETS, Item, find_overlaps, load_against, normalise
 
 THRESHOLD = 0.9
-# The harmful and over-refusal evaluation sets the shipped seeds must not overlap.
-PUBLIC_EVAL_FILES = [
-    "advbench/advbench_behaviors_harmbench_format.csv",
-    "directharm4/directHarm4.csv",
-    "malicious_instruct/malicious_instruct.txt",
-    "harmbench_advtrain_refusals/adv_training_behaviors.csv",
-    "xstest/xstest_prompts.csv",
-    "safety_tuned_llamas_eval/I-MaliciousInstructions.json",
-    "safety_tuned_llamas_eval/Q-Harm.json",
-    "safety_tuned_llamas_eval/I-CoNa.json",
-    "safety_tuned_llamas_eval/I-Controversial.json",
-    "safety_tuned_llamas_eval/I-PhysicalSafetyUnsafe.json",
-    "safety_tuned_llamas_eval/I-PhysicalSafetySafe.json",
-    "safety_tuned_llamas_eval/I-Alpaca.json",
-    "safety_tuned_llamas_train/safety_only_data_Instructions.json",
-]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +94,7 @@ def _assert_no_overlap(seeds, files, use_embeddings=True):
 
 
 def test_seeds_do_not_overlap_public_eval_sets(shared_data, seeds):
-    files = [shared_data / f for f in PUBLIC_EVAL_FILES if (shared_data / f).exists()]
+    files = [shared_data / f for f in PUBLIC_EVAL_SETS if (shared_data / f).exists()]
     if not files:
         pytest.skip("no public evaluation sets in ../shared/data")
     against = [it for f in files for it in load_against(f)]
