@@ -1,5 +1,6 @@
 """Content-addressed stages: a stage whose inputs and config hash match its manifest is
-skipped; a stage killed half-way has no manifest and runs again.
+skipped; a stage killed half-way has no manifest and runs again (a training stage resumes
+from its checkpoints when its key is unchanged, else starts clean).
 
     st = Stage(run_dir / "generate", "generate", inputs={"job": job_sha}, config=asdict(cfg))
     if not st.done():
@@ -22,6 +23,7 @@ from typing import Any
 from safemix.utils import stable_hash, write_json
 
 MANIFEST = "stage_manifest.json"
+STARTED = "stage_started.json"  # written when a stage starts, removed when it finishes
 
 
 @dataclass
@@ -59,18 +61,30 @@ class Stage:
     def path(self, name: str) -> Path:
         return Path(self.dir) / name
 
+    def _key_on_disk(self) -> str | None:
+        """The key of whatever last ran in this folder: its manifest if it finished, else the
+        marker it wrote when it started (a stage killed half-way)."""
+        m = self.manifest()
+        if m is not None:
+            return m.get("key")
+        try:
+            return json.loads((Path(self.dir) / STARTED).read_text()).get("key")
+        except (OSError, ValueError):
+            return None
+
     @contextlib.contextmanager
     def running(self) -> Iterator[Stage]:
         d = Path(self.dir)
-        old = self.manifest()
-        if d.exists() and not self.keep_partial:
-            shutil.rmtree(d)  # stale or half-written outputs of another config
-        elif old is not None and old.get("key") != self.key and d.exists():
+        # Partial outputs (training checkpoints) are kept only for a rerun of the same stage key;
+        # anything else in the folder is stale or half-written output of another config.
+        if d.exists() and not (self.keep_partial and self._key_on_disk() == self.key):
             shutil.rmtree(d)
         d.mkdir(parents=True, exist_ok=True)
         (d / MANIFEST).unlink(missing_ok=True)
+        write_json(d / STARTED, {"name": self.name, "key": self.key})
         t0 = time.time()
         yield self
         write_json(d / MANIFEST, {"name": self.name, "key": self.key, "inputs": self.inputs,
                                   "config": self.config, "outputs": self.outputs,
                                   "seconds": round(time.time() - t0, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        (d / STARTED).unlink(missing_ok=True)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from safemix.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
 
 RECIPE = """
 name: it
@@ -24,10 +32,17 @@ eval:
 """
 
 
+@pytest.fixture(scope="module")
+def micro_tb(tmp_path_factory) -> Path:
+    from safemix.testbed import build
+
+    return build("micro", out=tmp_path_factory.mktemp("tb") / "micro", progress=False)
+
+
 @pytest.mark.integration
-def test_run_pipeline_report_and_resume(tmp_path, capsys):
+def test_run_pipeline_report_and_resume(tmp_path, micro_tb, capsys):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(RECIPE.format(tb=tmp_path / "tb"))
+    recipe.write_text(RECIPE.format(tb=micro_tb))
     out = tmp_path / "run"
     assert main(["run", str(recipe), "--out", str(out)]) == 0
     summary = json.loads((out / "run_summary.json").read_text())
@@ -71,3 +86,46 @@ def test_bad_recipe_values(tmp_path, capsys):
     recipe.write_text("name: x\nratios: [1.5]\n")
     assert main(["validate", str(recipe)]) == 2
     assert "ratios must be in (0, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_killed_run_resumes_at_the_stage_it_was_in(tmp_path, micro_tb):
+    """SIGKILL `safemix run` while a variant trains; the rerun skips the finished stages and
+    the training stage continues from its last checkpoint."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.format(tb=micro_tb).replace("max_steps: 3", "max_steps: 400")
+                      .replace("save_steps: 2", "save_steps: 10")
+                      .replace("methods: [none, template]", "methods: [none]"))
+    out = tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "safemix", "run", str(recipe), "--out", str(out)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    train = out / "variants/none/train"
+    t0 = time.time()
+    while not (train / "checkpoint-20" / "trainer_state.json").exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended (rc={proc.returncode}) before the kill:\n{proc.stderr.read()[-3000:]}")
+        if time.time() - t0 > 300:
+            proc.kill()
+            raise AssertionError("timed out waiting for a training checkpoint")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert not (train / "stage_manifest.json").exists(), "training finished before the kill"
+    assert (out / "profile/stage_manifest.json").exists()
+
+    assert main(["run", str(recipe), "--out", str(out)]) == 0
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["skipped"] == ["profile"]
+    assert summary["ran"] == ["variants/none/train", "variants/none/eval"]
+    manifest = json.loads((train / "model/manifest.json").read_text())
+    assert manifest["global_step"] == 400
+    assert int(Path(manifest["resumed_from"]).name.split("-")[1]) >= 20
+
+    # as if killed after its last checkpoint (started, never finished), then rerun with another
+    # training config: the stale checkpoints are not resumed from, the stage starts clean
+    key = json.loads((train / "stage_manifest.json").read_text())["key"]
+    (train / "stage_manifest.json").unlink()
+    (train / "stage_started.json").write_text(json.dumps({"name": "train", "key": key}))
+    assert main(["run", str(recipe), "--out", str(out), "train.learning_rate=0.002"]) == 0
+    assert json.loads((train / "model/manifest.json").read_text()).get("resumed_from") is None
