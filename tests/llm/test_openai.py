@@ -167,8 +167,12 @@ def test_cache_second_run_makes_no_request(tmp_path):
 
 
 RUN_SCRIPT = textwrap.dedent("""
+    import signal
     import sys
     from safemix.llm import get_backend
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the tests were started in the
+    # background by a shell (which makes children inherit an ignored SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     url, cache, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     b = get_backend("openai", model="safemix-test", base_url=url, cache_dir=cache, max_concurrency=2,
                     progress=False)
