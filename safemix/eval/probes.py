@@ -15,8 +15,6 @@ plain text (one prompt a line), Parquet and `datasets` folders.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Iterable
@@ -191,26 +189,11 @@ def read_table(path: str | os.PathLike) -> Table:
             rows = [(ln, rec) for ln, (_, rec) in zip(_array_item_lines(text), rows, strict=True)]
         cols = list(dict.fromkeys(k for _, r in rows for k in r))
         return Table(sp, container, cols, rows, json_layout=layout, json_doc=data)
-    # csv / tsv
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if container == "csv" else "\t")
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InputError("file is empty (no header row)", path=sp) from None
-    except csv.Error as e:
-        raise InputError(f"malformed CSV header: {e}", path=sp, line=1) from None
-    rows = []
-    try:
-        for values in reader:
-            if not values or not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                raise InputError(f"expected {len(header)} columns ({', '.join(header)}), got {len(values)}",
-                                 path=sp, line=reader.line_num)
-            rows.append((reader.line_num, dict(zip(header, values, strict=True))))
-    except csv.Error as e:
-        raise InputError(f"malformed CSV: {e}", path=sp, line=reader.line_num) from None
-    return Table(sp, container, header, rows)
+    # csv / tsv: the job reader's (header, line-numbered rows, clear errors)
+    from safemix.formats.io import iter_csv
+
+    header, it = iter_csv(sp, "," if container == "csv" else "\t")
+    return Table(sp, container, header, [(i, r) for i, r, _ in it])
 
 
 def find_column(columns: Iterable[str], candidates: Iterable[str]) -> str | None:
