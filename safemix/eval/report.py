@@ -367,53 +367,48 @@ def plot_pareto(points: list[tuple[str, dict, dict, bool]], ylabel: str, path: P
     plt.close(fig)
 
 
-def plot_categories(res: dict[str, Any], path: Path) -> None:
+def _before_after_bars(res: dict[str, Any], groups: list[str], ci_of, path: Path, ylabel: str, title: str,
+                       color: str, wide: bool) -> None:
+    """Grouped bars, base then finetuned, of `ci_of(role_metrics, group)` with their intervals."""
     plt = _plt()
     import numpy as np
 
     roles = sorted(res["metrics"], key=lambda r: r != "base")  # before, then after
-    cats = sorted({c for r in roles for c in res["metrics"][r]["categories"]})
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(cats) + 2), 4.4))
-    x = np.arange(len(cats))
+    size = (max(6.0, 0.55 * len(groups) + 2), 4.4) if wide else (6.4, 4.0)
+    fig, ax = plt.subplots(figsize=size)
+    x = np.arange(len(groups))
     w = 0.8 / max(1, len(roles))
     for k, role in enumerate(roles):
-        cis = [res["metrics"][role]["categories"].get(c, {}).get("attack_success_rate", {"mean": 0.0}) for c in cats]
+        cis = [ci_of(res["metrics"][role], g) for g in groups]
         means = [c["mean"] or 0.0 for c in cis]
         errs = np.array([_err(c) if c.get("mean") is not None else [0, 0] for c in cis]).T
-        ax.bar(x + k * w, means, w, yerr=errs, capsize=2, label="finetuned" if role == "model" else "base",
-               color="tab:red" if role == "model" else "tab:grey", alpha=0.85)
-    ax.set_xticks(x + w * (len(roles) - 1) / 2, cats, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("attack success rate")
+        ax.bar(x + k * w, means, w, yerr=errs, capsize=2 if wide else 3,
+               label="finetuned" if role == "model" else "base",
+               color=color if role == "model" else "tab:grey", alpha=0.85)
+    if wide:
+        ax.set_xticks(x + w * (len(roles) - 1) / 2, groups, rotation=45, ha="right", fontsize=8)
+    else:
+        ax.set_xticks(x + w * (len(roles) - 1) / 2, groups)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
-    ax.set_title("Attack success per category (all styles)", fontsize=10)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_categories(res: dict[str, Any], path: Path) -> None:
+    cats = sorted({c for m in res["metrics"].values() for c in m["categories"]})
+    _before_after_bars(
+        res, cats, lambda m, c: m["categories"].get(c, {}).get("attack_success_rate", {"mean": 0.0}),
+        path, "attack success rate", "Attack success per category (all styles)", "tab:red", wide=True)
 
 
 def plot_styles(res: dict[str, Any], path: Path) -> None:
-    plt = _plt()
-    import numpy as np
-
-    roles = sorted(res["metrics"], key=lambda r: r != "base")  # before, then after
     styles = list(res["metrics"]["model"]["safety"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    x = np.arange(len(styles))
-    w = 0.8 / max(1, len(roles))
-    for k, role in enumerate(roles):
-        cis = [res["metrics"][role]["safety"][s]["refusal_rate"] for s in styles]
-        ax.bar(x + k * w, [c["mean"] for c in cis], w, yerr=np.array([_err(c) for c in cis]).T, capsize=3,
-               label="finetuned" if role == "model" else "base",
-               color="tab:blue" if role == "model" else "tab:grey", alpha=0.85)
-    ax.set_xticks(x + w * (len(roles) - 1) / 2, styles)
-    ax.set_ylabel("refusal rate on harmful probes")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8)
-    ax.set_title("Refusal by prompting style", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _before_after_bars(res, styles, lambda m, s: m["safety"][s]["refusal_rate"], path,
+                       "refusal rate on harmful probes", "Refusal by prompting style", "tab:blue", wide=False)
 
 
 def make_plots(res: dict[str, Any], out: Path) -> dict[str, Path]:
