@@ -77,6 +77,16 @@ def tokens_seen(trainer) -> float:
     return float(counts[-1])
 
 
+def timed_train(trainer, t0: float) -> dict:
+    """Train, timing the loop the same way for both sides; setup is everything since `t0`."""
+    timer = loop_timer()
+    trainer.add_callback(timer)
+    setup = time.perf_counter() - t0
+    trainer.train()
+    return {"setup_s": setup, "loop_s": timer.seconds, "tokens": tokens_seen(trainer),
+            "step_s": timer.steps, "final_loss": trainer.state.log_history[-2].get("loss")}
+
+
 def run_safemix(a, model_dir: Path, job: Path, out: Path) -> dict:
     from safemix.train.config import TrainConfig
     from safemix.train.trainer import build_trainer
@@ -88,12 +98,7 @@ def run_safemix(a, model_dir: Path, job: Path, out: Path) -> dict:
                       save_steps=a.steps + 1, logging_steps=1, resume=False, show_progress=False,
                       trl={"gradient_checkpointing": False, "lr_scheduler_type": "constant"})
     trainer = build_trainer(cfg)
-    timer = loop_timer()
-    trainer.add_callback(timer)
-    setup = time.perf_counter() - t0
-    trainer.train()
-    return {"setup_s": setup, "loop_s": timer.seconds, "tokens": tokens_seen(trainer),
-            "step_s": timer.steps, "final_loss": trainer.state.log_history[-2].get("loss")}
+    return timed_train(trainer, t0)
 
 
 def run_plain(a, model_dir: Path, rows: list[dict], out: Path) -> dict:
@@ -115,12 +120,7 @@ def run_plain(a, model_dir: Path, rows: list[dict], out: Path) -> dict:
                       task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tok, peft_config=peft)
-    timer = loop_timer()
-    trainer.add_callback(timer)
-    setup = time.perf_counter() - t0
-    trainer.train()
-    return {"setup_s": setup, "loop_s": timer.seconds, "tokens": tokens_seen(trainer),
-            "step_s": timer.steps, "final_loss": trainer.state.log_history[-2].get("loss")}
+    return timed_train(trainer, t0)
 
 
 def main(argv: list[str] | None = None) -> int:
