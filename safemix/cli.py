@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from safemix.errors import SafemixError
+    from safemix.errors import SafemixError, as_safemix_error
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     except SafemixError as e:
         print(f"safemix {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except (OSError, RecursionError, UnicodeError) as e:  # the one boundary for OS/decoding errors
+        err = as_safemix_error(e)
+        if err is None:
+            raise
+        logging.getLogger("safemix").debug("error detail", exc_info=True)
+        print(f"safemix {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -54,3 +54,46 @@ def require(module: str, extra: str = "ml"):
         return importlib.import_module(module)
     except ImportError as e:  # pragma: no cover - depends on environment
         raise MissingDependencyError(module.split(".")[0], extra) from e
+
+
+_ERRNO_HINTS = {
+    "EACCES": "permission denied: check the permissions of the file and its folder",
+    "EPERM": "operation not permitted: check the permissions of the file and its folder",
+    "EROFS": "the file system is read-only: choose an output path on a writable disk",
+    "ENOSPC": "no space left on the device: free space or choose another output path",
+    "EDQUOT": "disk quota exceeded: free space or choose another output path",
+    "EISDIR": "it is a directory: give a file path",
+    "ENOTDIR": "a part of the path is a file, not a folder",
+    "ENOENT": "no such file or directory",
+    "EEXIST": "it already exists",
+    "ENAMETOOLONG": "the file name is too long",
+    "EMFILE": "too many open files: raise the limit (ulimit -n)",
+}
+
+
+def as_safemix_error(e: BaseException) -> SafemixError | None:
+    """The user-facing form of an OS, decoding or recursion error; None for other errors.
+
+    This is the one boundary that turns such errors into a message with the path and what
+    to do (exit code 2) instead of a traceback.
+    """
+    import errno as _errno
+
+    if isinstance(e, SafemixError):
+        return e
+    if isinstance(e, OSError):
+        name = _errno.errorcode.get(e.errno or 0, "")
+        what = _ERRNO_HINTS.get(name) or (e.strerror or str(e))
+        paths = [p for p in (e.filename, getattr(e, "filename2", None)) if p]
+        where = " -> ".join(str(p) for p in paths)
+        return InputError(what, path=where or None)
+    if isinstance(e, RecursionError):
+        return InputError("data is nested too deeply to process (a record with thousands of nested "
+                          "lists or objects); flatten or remove that record")
+    if isinstance(e, UnicodeEncodeError):
+        bad = e.object[e.start:e.end] if isinstance(e.object, str) else ""
+        return InputError(f"text cannot be written as UTF-8 (character {bad!r}, e.g. a lone surrogate "
+                          "from a '\\ud800' escape); fix or remove that value")
+    if isinstance(e, UnicodeDecodeError):
+        return InputError(f"not valid UTF-8 (byte {e.start}); save the file as UTF-8")
+    return None

@@ -11,16 +11,59 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+TMP_TAG = ".safemix-"  # temp files are named .<name>.safemix-<pid>.<random>.tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Remove temp files and folders that a killed safemix left in `folder` (for `name`, or all).
+
+    A temp carries the writer's pid; it is stale when that process is gone. Returns what was removed.
+    """
+    import re
+    import shutil
+
+    folder = Path(folder)
+    pat = re.compile(r"^\.(?P<name>.+)\.safemix-(?P<pid>\d+)\.[^/]*\.tmp$")
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = pat.match(p.name)
+        if not m or (name is not None and m["name"] != name) or _pid_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Write to a temp file beside `path` and rename it into place only on success.
 
-    A crash (or exception) leaves no partial file at `path`.
+    A crash (or exception) leaves no partial file at `path`; the temp file of a process
+    that was killed (SIGKILL, power loss) is removed by the next write of the same path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_stale_temps(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_TAG}{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
         with os.fdopen(fd, mode, **kwargs) as f:

@@ -293,6 +293,22 @@ def _task_setup(cfg: EvalConfig, profile: Any) -> tuple[str | None, Any]:
     return metric, scorer(metric, labels=a.labels, prefix=a.prefix, suffix=a.suffix, marker=a.marker)
 
 
+def check_eval_output(cfg: EvalConfig) -> None:
+    """output_dir must be a folder (new or safemix's own) and no input may be written over."""
+    from safemix.outputs import OutputGuard
+
+    g = OutputGuard("eval")
+    for k in ("job", "validation"):
+        v = getattr(cfg, k)
+        if isinstance(v, str | os.PathLike):
+            g.input(v)
+    out = Path(cfg.output_dir)
+    g.folder(out).manifest(out / "results.json").file(out / "report.md", out / "report.html")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"eval output_dir {out} is a file; give a folder (output_dir=runs/x/eval)")
+    g.check()
+
+
 def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: Any = None,
                     judge_objs: dict[str, Any] | None = None) -> EvalResult:
     """Run a whole evaluation from an `EvalConfig`; see the module docstring."""
@@ -304,7 +320,7 @@ def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: An
     if cfg.model is None and model_backend is None:
         raise ConfigError("eval.model is not set: the model to evaluate (path, HF id, .gguf, or served name)")
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_eval_output(cfg)
     job, fmt = to_examples(cfg.job, "job", cfg) if cfg.job is not None else (None, "openai")
     validation = []
     if cfg.validation is not None:
@@ -323,6 +339,7 @@ def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: An
     roles = ["model"] + (["base"] if (cfg.base_model is not None or base_backend is not None) else [])
     samples = build_samples(cfg, probes, profile, validation, roles)
 
+    out.mkdir(parents=True, exist_ok=True)  # only once every input has been read and checked
     path = out / SAMPLES
     done = read_samples(path) if cfg.resume else {}
     if not cfg.resume and path.exists():
@@ -477,11 +494,12 @@ def _evaluate_with_data(cfg: EvalConfig, data: dict[str, Any], backend_obj: Any,
     from safemix.formats import write_examples
 
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_eval_output(cfg)
+    converted = {k: to_examples(v, k, cfg)[0] for k, v in data.items()}  # validated before writing
     repl = {}
-    for k, v in data.items():
+    for k, exs in converted.items():
         p = out / f"input_{k}.jsonl"
-        write_examples(to_examples(v, k, cfg)[0], p, schema="openai", container="jsonl")
+        write_examples(exs, p, schema="openai", container="jsonl")
         repl[k] = str(p)
     files_left = [k for k in ("job", "validation") if k not in repl and getattr(cfg, k) is not None]
     if files_left and (cfg.data_format or cfg.column_map):

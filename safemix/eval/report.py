@@ -510,6 +510,10 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
         raise InputError(f"malformed JSON: {e.msg}", path=str(p), line=e.lineno) from None
     if not isinstance(res, dict) or res.get("kind") != "safemix.eval":
         raise InputError("not a safemix eval results.json", path=str(p))
+    for key in ("metrics", "models"):
+        if not isinstance(res.get(key), dict):
+            raise InputError(f"results.json has no '{key}' object (truncated or edited by hand); "
+                             "rerun `safemix eval`", path=str(p), field=key)
     if res.get("schema_version") != SCHEMA_VERSION:
         raise InputError(f"results schema version {res.get('schema_version')} is not supported "
                          f"(this safemix reads version {SCHEMA_VERSION})", path=str(p))
@@ -518,8 +522,16 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
 
 def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all") -> dict[str, Path]:
     """One table (Markdown, HTML, JSON) and one Pareto plot over several eval runs."""
+    from safemix import __version__
+    from safemix.outputs import OutputGuard
+
     runs = [load_results(d) for d in run_dirs]
     out = Path(out)
+    g = OutputGuard("report")
+    for d in run_dirs:
+        g.input(Path(d) / "results.json" if Path(d).is_dir() else d, sidecars=False)
+    g.folder(out).manifest(out / "comparison.json")
+    g.file(out / "comparison.md", out / "comparison.html", out / "pareto.png").check()
     out.mkdir(parents=True, exist_ok=True)
     labels = [r["label"] for r in runs]
     if len(set(labels)) < len(labels):  # same folder names: make them unique by position
@@ -553,7 +565,8 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
             if tp:
                 points.append((row["run"], tp[0], tp[1], role == "base"))
                 ylabels.add(tp[2])
-    write_json(out / "comparison.json", {"schema_version": SCHEMA_VERSION, "style": style, "runs": table})
+    write_json(out / "comparison.json", {"schema_version": SCHEMA_VERSION, "safemix_version": __version__,
+                                         "style": style, "runs": table})
     paths = {"json": out / "comparison.json", "md": out / "comparison.md", "html": out / "comparison.html"}
     if points:
         paths["plot"] = out / "pareto.png"

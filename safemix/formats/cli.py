@@ -57,10 +57,16 @@ def run_profile(args: argparse.Namespace) -> int:
     from safemix.formats.profile import infer_profile, rerender_rate
     from safemix.utils import write_json
 
+    if args.out:  # before reading: a bad --out fails fast and writes nothing
+        from safemix.outputs import OutputGuard
+
+        OutputGuard("profile").input(args.file).file(args.out).check()
     job = read_job_from_args(args)
     prof = infer_profile(job.examples, job.format, sample_size=args.sample_size)
     if args.out:
-        write_json(args.out, prof.to_dict())
+        from safemix import __version__
+
+        write_json(args.out, {**prof.to_dict(), "safemix_version": __version__})
     if args.json:
         print(prof.to_json())
     else:

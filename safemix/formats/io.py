@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,16 +408,13 @@ def write_examples(examples: list[Example], path: str | os.PathLike, schema: str
         from safemix.errors import require
 
         datasets = require("datasets", "data")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            datasets.Dataset.from_list(records).save_to_disk(str(tmp))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except BaseException:
+        from safemix.outputs import replace_dir, staging_dir
+
+        # written beside and renamed in; an existing folder is replaced only if safemix made it
+        with staging_dir(path) as tmp:
+            datasets.Dataset.from_list(records).save_to_disk(str(tmp / "data"))
+            replace_dir(tmp / "data", path)
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
     else:
         raise ConfigError(f"unknown container {container!r}; choose one of {', '.join(CONTAINERS)}")
     return path

@@ -545,6 +545,7 @@ class FormatProfile:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FormatProfile:
         d = dict(d)
+        d.pop("safemix_version", None)  # written by `safemix profile --out`
         d["user_templates"] = [Template.from_dict(t) for t in d.get("user_templates", [])]
         d["assistant_templates"] = [Template.from_dict(t) for t in d.get("assistant_templates", [])]
         d["answer"] = AnswerStyle(**d.get("answer", {}))

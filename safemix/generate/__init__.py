@@ -7,6 +7,7 @@
 from safemix.generate.config import METHODS, GenerateConfig, ParaphraseConfig
 from safemix.generate.core import (
            GenerationResult,
+           check_generation_outputs,
            count_for_ratio,
            generate,
            generate_with_report,
@@ -14,7 +15,8 @@ from safemix.generate.core import (
 )
 from safemix.utils import make_module_callable
 
-__all__ = ["METHODS", "GenerateConfig", "GenerationResult", "ParaphraseConfig", "count_for_ratio", "generate",
+__all__ = ["METHODS", "GenerateConfig", "GenerationResult", "ParaphraseConfig", "check_generation_outputs",
+           "count_for_ratio", "generate",
            "generate_with_report", "write_generation"]
 
 make_module_callable(__name__, generate)

@@ -32,7 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     from safemix.config import load_config
     from safemix.formats.cli import read_job_from_args
-    from safemix.generate import GenerateConfig, generate_with_report, write_generation
+    from safemix.generate import (
+        GenerateConfig,
+        check_generation_outputs,
+        generate_with_report,
+        write_generation,
+    )
 
     ov = [f"method={args.method}", f"seeds={args.seeds}", f"seed={args.seed}"]
     ov += [f"n={args.n}"] if args.n is not None else [f"ratio={args.ratio}"]
@@ -40,7 +45,9 @@ def run_generate(args: argparse.Namespace) -> int:
         ov.append("select=false")
     cfg = load_config(GenerateConfig, args.config, ov + list(args.overrides),
                       section="generate" if args.config else None)
+    check_generation_outputs(args.data, args.out, container=args.container, seeds=cfg.seeds)
     job = read_job_from_args(args, args.data)
+    check_generation_outputs(job, args.out, seeds=cfg.seeds)
     res = generate_with_report(job, cfg)
     paths = write_generation(res, job, args.out)
     m = res.manifest

@@ -244,6 +244,28 @@ def sidecar_paths(out: str | Path) -> tuple[Path, Path]:
     return out.with_name(stem + ".provenance.jsonl"), out.with_name(stem + ".manifest.json")
 
 
+def check_generation_outputs(job: Job | str | Path, out: str | Path, container: str | None = None,
+                             seeds: Any = None) -> None:
+    """Refuse (before any work) an --out that is an input, an input's sidecar, or a file or
+    folder safemix did not write; see `safemix.outputs`."""
+    from safemix.outputs import OutputGuard, check_out_name
+
+    out = check_out_name(out)
+    prov, man = sidecar_paths(out)
+    job_path = job.path if isinstance(job, Job) else str(job)
+    container = container or (job.container if isinstance(job, Job) else None)
+    if container is None and Path(job_path).is_dir():
+        container = "hf_disk"
+    g = OutputGuard("generate").input(job_path)
+    if isinstance(seeds, str | Path) and str(seeds) != "builtin":
+        g.input(seeds)
+    if container == "hf_disk":
+        g.folder(out, replace=True)
+    else:
+        g.file(out)
+    g.file(prov).manifest(man).check()
+
+
 def write_generation(res: GenerationResult, job: Job, out: str | Path) -> dict[str, Path]:
     """Write the examples in the job's own format, the provenance sidecar and the manifest."""
     from safemix import __version__
@@ -251,11 +273,13 @@ def write_generation(res: GenerationResult, job: Job, out: str | Path) -> dict[s
     from safemix.utils import sha256_file, write_json, write_jsonl
 
     out = Path(out)
+    check_generation_outputs(job, out)
     prov, man = sidecar_paths(out)
     write_examples(res.examples, out, **job.writer_args())
     write_jsonl(prov, [ex.metadata for ex in res.examples])
     manifest = dict(res.manifest)
     manifest["output"] = {"path": str(out), "sha256": sha256_file(out), "rows": len(res.examples)}
+    manifest["provenance"] = {"path": str(prov), "sha256": sha256_file(prov)}
     if Path(job.path).exists():
         manifest["job"]["sha256"] = sha256_file(job.path)
     manifest["safemix_version"] = __version__
@@ -263,4 +287,5 @@ def write_generation(res: GenerationResult, job: Job, out: str | Path) -> dict[s
     return {"examples": out, "provenance": prov, "manifest": man}
 
 
-__all__ = ["GenerationResult", "count_for_ratio", "generate", "generate_with_report", "write_generation"]
+__all__ = ["GenerationResult", "count_for_ratio", "generate", "check_generation_outputs", "generate_with_report",
+           "write_generation"]

@@ -520,10 +520,33 @@ def resolve_outputs(out: str | Path, job_path: str | Path, container: str,
         label = f"{kind}-{value:g}" if kind == "ratio" else f"{kind}-{int(value)}"
         sub = base / label if len(amounts) > 1 else base
         paths.append(sub / name)
-    for p in paths:
-        if p.resolve() == job_path.resolve():
-            raise ConfigError(f"output {p} would overwrite the job; choose another --out")
-    return paths
+    return paths  # checked against the inputs by check_mix_outputs
+
+
+def check_mix_outputs(job_path: str | Path, container: str, outs: list[Path], safety_path: str | None,
+                      safety_provenance: str | None = None) -> None:
+    """Every output of a mix (data, sidecar, manifest) checked against the inputs and their
+    sidecars before anything is written (see `safemix.outputs`). A folder's mix_manifest.json
+    is replaced only by a rerun of the same mix, never by another job's."""
+    from safemix.outputs import OutputGuard
+
+    g = OutputGuard("mix").input(job_path)
+    g.input(safety_path).input(safety_provenance, sidecars=False)
+    for out in outs:
+        (g.folder(out, replace=True) if container == "hf_disk" else g.file(out))
+        g.file(sidecar_path(out)).manifest(out.parent / MANIFEST_NAME)
+    g.check()
+    for out in outs:
+        man = out.parent / MANIFEST_NAME
+        if not man.exists():
+            continue
+        try:
+            prev = json.loads(man.read_text(encoding="utf-8")).get("outputs", {}).get("data", {}).get("path")
+        except (OSError, ValueError, AttributeError):
+            prev = None
+        if prev and Path(prev).name != out.name:
+            raise ConfigError(f"refusing to write {man}: it records another mix ({prev}); "
+                              "write each mix to its own folder (choose another --out)")
 
 
 def sidecar_path(data_path: Path) -> Path:
@@ -553,8 +576,7 @@ def mix_files(job_path: str | Path, out: str | Path, cfg: MixConfig, *, safety: 
     outs = resolve_outputs(out, job_path, reader.container, amounts)
     with _gc_paused():
         sset = _as_safety(safety, cfg)
-    if sset.path and any(p.resolve() == Path(sset.path).resolve() for p in outs):
-        raise ConfigError("an output would overwrite the safety set; choose another --out")
+    check_mix_outputs(job_path, reader.container, outs, sset.path, cfg.safety_provenance)
     tok = None
     if cfg.ratio_unit == "tokens":
         tok = load_tokenizer(tokenizer if tokenizer is not None else cfg.tokenizer)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -218,25 +217,23 @@ def write_kept_rows(table: Any, keep: list[int], out: str | os.PathLike) -> Path
 
 def _save_dataset_atomically(rows: list[dict], out: Path) -> None:
     from safemix.errors import require
+    from safemix.outputs import replace_dir, staging_dir
 
     datasets = require("datasets", "data")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staging_dir(out) as tmp:
         datasets.Dataset.from_list(rows).save_to_disk(str(tmp / "ds"))
-        if out.exists():  # keep the swap short: move the old folder aside, then rename
-            os.replace(out, tmp / "old")
-        os.replace(tmp / "ds", out)
-    finally:
+        replace_dir(tmp / "ds", out)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_output_path(inputs: list[str | os.PathLike], out: str | os.PathLike) -> None:
-    """Refuse to overwrite an input: decontamination never modifies its inputs."""
-    o = Path(out).resolve()
+    """Refuse to write over an input or anything safemix did not write (see `safemix.outputs`)."""
+    from safemix.outputs import OutputGuard
+
+    g = OutputGuard("decontam")
     for p in inputs:
-        if Path(p).exists() and Path(p).resolve() == o:
-            raise ConfigError(f"--out {out} is one of the inputs; write to a new path (inputs are never modified)")
+        g.input(p)
+    (g.folder(out, replace=True) if Path(out).suffix == "" else g.file(out)).check()
 
 
 def items_from_probes(probes: list, source: str | None = None) -> list[Item]:
