@@ -200,7 +200,7 @@ class OutputGuard:
             hit = self._input_hit(p)
             if hit is not None:
                 what = "an input" if hit in self.inputs else "an input's sidecar"
-                raise self._fail(p, f"it is {what} ({hit}); choose another output path")
+                raise self._fail(p, f"it is {what} ({hit}); inputs are never modified: choose another output path")
             self._check_parents(p)
         for d in self.replace_dirs + self.dirs:
             for inp in self.inputs:

@@ -147,7 +147,11 @@ def test_dedupe_drops_and_reports(tmp_path):
     # asking for more than the 10 usable rows is an error naming the numbers
     assert run("--data", JOB, "--safety", safety, "--count", "11", "--out", tmp_path / "x.jsonl") == 2
     assert not (tmp_path / "x.jsonl").exists()
-    assert run("--data", JOB, "--safety", safety, "--count", "11", "--no-dedupe", "--out", tmp_path / "y.jsonl") == 0
+    # a second mix into the same folder would replace the first one's mix_manifest.json
+    assert run("--data", JOB, "--safety", safety, "--count", "11", "--no-dedupe", "--out", tmp_path / "y.jsonl") == 2
+    assert json.loads((tmp_path / "mix_manifest.json").read_text()) == man
+    assert run("--data", JOB, "--safety", safety, "--count", "11", "--no-dedupe",
+               "--out", tmp_path / "y" / "y.jsonl") == 0
 
 
 def test_too_small_safety_set_needs_allow_repeat(tmp_path, safety_file, capsys):
