@@ -10,9 +10,22 @@ fi
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! python -c "import torch" 2>/dev/null; then
-  # Pin first: an unpinned torch would pull a multi-GB CUDA build on a CPU-only machine.
-  # Where a CUDA build is wanted, install it before running this script.
-  pip install -q "torch==${SAFEMIX_TORCH_VERSION:-2.13.0}"
+  # torch first, and explicitly: an unpinned torch (or plain torch==V from PyPI) is a
+  # multi-GB CUDA build. With an NVIDIA GPU we take PyPI's CUDA build; without one we ask
+  # for the CPU build (V+cpu): from pip's configured sources (a local wheel), else from
+  # PyTorch's CPU index. If neither has it we stop rather than download CUDA torch;
+  # SAFEMIX_TORCH_SPEC overrides all of this (e.g. SAFEMIX_TORCH_SPEC="torch==2.13.0").
+  TV=${SAFEMIX_TORCH_VERSION:-2.13.0}
+  if [ -n "${SAFEMIX_TORCH_SPEC:-}" ]; then
+    pip install -q "$SAFEMIX_TORCH_SPEC"
+  elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    pip install -q "torch==$TV"
+  elif ! pip install -q "torch==$TV+cpu" 2>/dev/null \
+       && ! pip install -q --timeout 30 --retries 1 --index-url "${SAFEMIX_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" "torch==$TV+cpu"; then
+    echo "setup: no CPU build of torch $TV could be installed, and this machine has no NVIDIA GPU." >&2
+    echo "setup: install a torch first (then rerun), or set SAFEMIX_TORCH_SPEC to a pip requirement." >&2
+    exit 1
+  fi
 fi
 if ! python -c "import safemix, trl, peft, deepspeed, sentence_transformers, pytest" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.safemix-installed ]; then
