@@ -329,6 +329,7 @@ class Runner:
     # ---------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
         from safemix import __version__
+        from safemix.errors import ConfigError
         from safemix.models import check_model_path
 
         t0 = time.time()
@@ -340,10 +341,11 @@ class Runner:
         if job is None:
             job = self.job()
         if not self.cfg.train.model:
-            from safemix.errors import ConfigError
-
             raise ConfigError("train.model is not set: give a Hugging Face id, a model folder or a .gguf file")
-        check_model_path(self.cfg.train.model)
+        try:
+            check_model_path(self.cfg.train.model)
+        except ConfigError as e:
+            raise ConfigError(f"train.model: {e}") from None
         self.job_sha = sha256_file(self.cfg.data.train)
         self.model_fp = fingerprint(self.cfg.train.model)
         self.dir.mkdir(parents=True, exist_ok=True)
