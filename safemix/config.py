@@ -10,6 +10,7 @@ the user set from a default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import types
@@ -32,7 +33,8 @@ def given_keys(cfg: Any) -> frozenset[str] | None:
 
 def mark_given(cfg: Any, keys: frozenset[str] | set[str]) -> Any:
     """Record the keys that were set explicitly on `cfg` (what `given_keys` returns)."""
-    object.__setattr__(cfg, _GIVEN, frozenset(keys))
+    with contextlib.suppress(AttributeError, TypeError):  # a slots dataclass: nothing recorded
+        object.__setattr__(cfg, _GIVEN, frozenset(keys))
     return cfg
 
 
