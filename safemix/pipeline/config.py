@@ -99,7 +99,8 @@ class RunConfig:
             raise ConfigError("output_dir: empty; leave it unset for runs/<name>")
         for sec, owned in SWEEP_OWNED.items():
             for key, instead in owned.items():
-                if _explicit(getattr(self, sec), key):
+                section = getattr(self, sec)
+                if getattr(section, key) is not None and _explicit(section, key):
                     raise ConfigError(f"{sec}.{key} is set by `safemix run` for each variant of the "
                                       f"sweep, so the recipe cannot set it: {instead}")
         self._resolve_seeds()

@@ -87,6 +87,11 @@ def test_sweep_owned_fields_rejected_in_code(section, value, field):
         RunConfig(**{key: section(**value)})
 
 
+def test_sweep_owned_fields_left_unset_explicitly_are_fine(tmp_path):
+    cfg = recipe(tmp_path, "name: x\nmix: {ratio: null, count: null}\ngenerate: {n: null}\n")
+    assert cfg.mix.ratio is None and cfg.generate.n is None
+
+
 def test_the_help_says_what_is_true():
     from safemix.config import field_help
 
