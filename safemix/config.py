@@ -1,13 +1,16 @@
 """Recipes: one config dataclass per stage, loaded from YAML with dotted overrides.
 
 Every field carries `metadata={"help": ...}`. Unknown keys are errors with a
-did-you-mean; values are type-checked against the annotations.
+did-you-mean; values are type-checked against the annotations. A dataclass built by
+`from_dict` remembers which keys the recipe gave (`given_keys`), so a config can tell a value
+the user set from a default.
 
-    cfg = load_config(RunConfig, "recipes/quickstart.yaml", ["train.max_steps=10"])
+    cfg = load_config(RunConfig, "safemix/recipes/quickstart.yaml", ["train.max_steps=10"])
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import types
@@ -18,6 +21,21 @@ from typing import Any, TypeVar
 from safemix.errors import ConfigError
 
 T = TypeVar("T")
+
+_GIVEN = "_safemix_given_keys"
+
+
+def given_keys(cfg: Any) -> frozenset[str] | None:
+    """The keys the recipe (or overrides) gave for dataclass `cfg`, when it was built by
+    `from_dict` (or marked with `mark_given`); None when it was built in code."""
+    return getattr(cfg, _GIVEN, None)
+
+
+def mark_given(cfg: Any, keys: frozenset[str] | set[str]) -> Any:
+    """Record the keys that were set explicitly on `cfg` (what `given_keys` returns)."""
+    with contextlib.suppress(AttributeError, TypeError):  # a slots dataclass: nothing recorded
+        object.__setattr__(cfg, _GIVEN, frozenset(keys))
+    return cfg
 
 
 def _did_you_mean(key: str, options: list[str]) -> str:
@@ -100,9 +118,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
                               f"valid keys: {', '.join(fields)}")
         kwargs[k] = _coerce(v, hints[k], key)
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where or cls.__name__}: {e}") from None
+    return mark_given(obj, set(kwargs))
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -143,8 +162,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"recipe not found: {p}")
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory, not a recipe file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the recipe: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{p}:{line}: the recipe is not UTF-8 text (byte {raw[e.start]:#04x} "
+                          f"at offset {e.start}); save it as UTF-8") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML: {e}") from None
     if not isinstance(data, dict):

@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-RECIPE_DIRS = (Path(__file__).resolve().parent / "recipes",  # installed package data
-               Path(__file__).resolve().parents[1] / "recipes")  # source checkout
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"  # package data (pyproject package-data)
 
 
 def shipped_recipes() -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for d in RECIPE_DIRS:
-        if d.is_dir():
-            for p in sorted(d.glob("*.yaml")):
-                out.setdefault(p.stem, p)
-    return out
+    """Name -> path of every recipe shipped in the package (`safemix/recipes/*.yaml`)."""
+    return {p.stem: p for p in sorted(RECIPE_DIR.glob("*.yaml"))} if RECIPE_DIR.is_dir() else {}
 
 
 def resolve_recipe(name_or_path: str) -> Path:
@@ -25,8 +20,10 @@ def resolve_recipe(name_or_path: str) -> Path:
     p = Path(name_or_path)
     if p.exists():
         return p
+    if len(p.parts) != 1:  # a path (with a folder): never swapped for a shipped recipe
+        raise ConfigError(f"recipe not found: {name_or_path}")
     recipes = shipped_recipes()
-    key = p.stem if p.suffix == ".yaml" else name_or_path
+    key = p.stem if p.suffix in (".yaml", ".yml") else name_or_path
     if key in recipes:
         return recipes[key]
     import difflib
@@ -60,14 +57,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    validate_recipe(args.recipe, args.overrides)
+    from safemix.pipeline.runner import preflight
+
+    cfg = validate_recipe(args.recipe, args.overrides)
+    # What `safemix run` checks before writing anything, as far as the recipe sets it: the run
+    # directory, and the job, validation and seed files when they are given.
+    preflight(cfg, require_job=False)
     print(f"{args.recipe}: OK")
     return 0
 
 
 def _ls(args: argparse.Namespace) -> int:
     for name, path in shipped_recipes().items():
-        first = next((ln[1:].strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
+        first = next((ln[1:].strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.startswith("#")), "")
         print(f"{name:32s} {first}")
     return 0
 
@@ -80,10 +82,19 @@ def _cp(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     if dest.is_dir():
         dest = dest / src.name
-    if dest.exists():
+    if dest.exists() or dest.is_symlink():
         raise ConfigError(f"{dest} exists; not overwriting")
-    with atomic_write(dest) as f:
-        f.write(src.read_text())
+    for parent in dest.absolute().parents:  # the nearest existing folder above dest
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"cannot write {dest}: {parent} is a file, not a folder")
+            break
+    text = src.read_text(encoding="utf-8")
+    try:
+        with atomic_write(dest) as f:
+            f.write(text)
+    except OSError as e:
+        raise ConfigError(f"cannot write {dest}: {e.strerror or e}") from None
     print(f"copied {src} -> {dest}")
     return 0
 

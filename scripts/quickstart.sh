@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: bash scripts/quickstart.sh [key=value ...]
-# Sets up .venv, builds the CPU testbed (cached), and runs recipes/quickstart.yaml:
+# Sets up .venv, builds the CPU testbed (cached), and runs safemix/recipes/quickstart.yaml:
 # no mitigation vs raw vs template safety mixing at 5% and 10%, then the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_
 # The testbed model is tiny: one torch thread is fastest, and with two threads on a 2-core
 # machine that is doing anything else, steps were measured 13x slower (thread contention).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-safemix run recipes/quickstart.yaml "$@"
+safemix run safemix/recipes/quickstart.yaml "$@"
 echo
 cat runs/quickstart/report/sweep.md 2>/dev/null || true
 echo

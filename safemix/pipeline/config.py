@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from safemix.eval.config import EvalConfig
 from safemix.formats.config import DataConfig, ProfileConfig
@@ -11,6 +14,40 @@ from safemix.mix.config import MixConfig
 from safemix.train.config import TrainConfig
 
 SWEEP_METHODS = ("none", "raw", "template", "paraphrase", "bea")
+
+# A run name is one folder under runs/: no path separators, no '..', nothing a file system
+# or a shell would trip on.
+RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}")
+
+# Fields that `safemix run` sets per variant of the sweep; a recipe that sets them is an
+# error naming what to use instead (they would otherwise be replaced without a word).
+SWEEP_OWNED: dict[str, dict[str, str]] = {
+    "generate": {"method": "set `methods` (the sweep's generation methods) instead",
+                 "n": "the sweep's `ratios` set how many safety rows each variant gets",
+                 "ratio": "set `ratios` (one variant per ratio) instead"},
+    "mix": {"ratio": "set `ratios` (one variant per ratio) instead",
+            "count": "set `ratios` (the safety share of each variant) instead",
+            "safety": "each variant mixes in the rows its generate stage wrote; to mix a file of "
+                      "your own use `safemix mix --safety FILE`",
+            "safety_provenance": "each variant uses its generate stage's provenance sidecar"},
+}
+
+# Sections whose `seed` falls back to the run's `seed` when the section does not set one.
+SEEDED_SECTIONS = ("generate", "mix", "train")
+
+
+def _explicit(section: Any, key: str) -> bool:
+    """Whether `key` of a section was set by the user: a recipe/override key when the section
+    came from a recipe, else (built in code) a value different from the field's default."""
+    from safemix.config import given_keys
+
+    given = given_keys(section)
+    if given is not None:
+        return key in given
+    f = next(f for f in dataclasses.fields(section) if f.name == key)
+    default = f.default if f.default is not dataclasses.MISSING else (
+        f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+    return getattr(section, key) != default
 
 
 @dataclass
@@ -24,17 +61,17 @@ class TestbedUse:
 class RunConfig:
     """A whole safemix run; `methods` x `ratios` is the sweep (method `none` = no mitigation)."""
 
-    name: str = field(default="run", metadata={"help": "Run name (output folder runs/<name> by default)."})
-    output_dir: str | None = field(default=None, metadata={"help": "Run directory; default runs/<name>."})
+    name: str = field(default="run", metadata={"help": "Run name: the run folder is runs/<name> unless output_dir is set. Letters, digits and . _ + - only (one folder: no path separators, no '..')."})
+    output_dir: str | None = field(default=None, metadata={"help": "Run directory; default runs/<name>. Must not be an existing file, nor hold the job or any other input."})
     methods: list[str] = field(default_factory=lambda: ["none", "template"], metadata={"help": "Variants to run: none, raw, template, paraphrase, bea."})
     ratios: list[float] = field(default_factory=lambda: [0.1], metadata={"help": "Safety shares of the mixed job, one variant per (method, ratio)."})
     eval_base: bool = field(default=True, metadata={"help": "Also evaluate the model before finetuning (the retention baseline)."})
-    seed: int = field(default=0, metadata={"help": "Seed of generation, mixing and training (each stage's own seed wins if set in its section)."})
+    seed: int = field(default=0, metadata={"help": "Seed of generation, mixing and training: generate.seed, mix.seed and train.seed take this value unless the recipe (or an override) sets them, and then they win."})
     testbed: TestbedUse = field(default_factory=TestbedUse)
     data: DataConfig = field(default_factory=DataConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
-    generate: GenerateConfig = field(default_factory=GenerateConfig)
-    mix: MixConfig = field(default_factory=lambda: MixConfig(ratio=0.1))
+    generate: GenerateConfig = field(default_factory=GenerateConfig, metadata={"help": "Generation settings; method, n and ratio come from the sweep (`methods`, `ratios`)."})
+    mix: MixConfig = field(default_factory=MixConfig, metadata={"help": "Mixing settings; ratio, count and safety come from the sweep (`ratios`) and each variant's generated rows."})
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -53,3 +90,30 @@ class RunConfig:
                 raise ConfigError(f"ratios must be in (0, 1), got {r}")
         if self.testbed.job_style not in ("benign", "aoa"):
             raise ConfigError(f"testbed.job_style must be benign or aoa, got {self.testbed.job_style!r}")
+        if not isinstance(self.name, str) or not RUN_NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"name: {self.name!r} is not a valid run name; it is one folder under runs/, so "
+                "use letters, digits and . _ + - (starting with a letter, digit or _; no path "
+                "separators, no '..', at most 128 characters). To write elsewhere set output_dir")
+        if self.output_dir is not None and not str(self.output_dir).strip():
+            raise ConfigError("output_dir: empty; leave it unset for runs/<name>")
+        for sec, owned in SWEEP_OWNED.items():
+            for key, instead in owned.items():
+                section = getattr(self, sec)
+                if getattr(section, key) is not None and _explicit(section, key):
+                    raise ConfigError(f"{sec}.{key} is set by `safemix run` for each variant of the "
+                                      f"sweep, so the recipe cannot set it: {instead}")
+        self._resolve_seeds()
+
+    def _resolve_seeds(self) -> None:
+        """A seeded section that does not set its own seed takes the run's `seed`."""
+        from safemix.config import given_keys, mark_given
+
+        for sec in SEEDED_SECTIONS:
+            cfg = getattr(self, sec)
+            given = given_keys(cfg)
+            if given is None:  # built in code: remember what was explicit before overwriting
+                given = {"seed"} if _explicit(cfg, "seed") else set()
+            if "seed" not in given and cfg.seed != self.seed:
+                cfg = dataclasses.replace(cfg, seed=self.seed)
+            setattr(self, sec, mark_given(cfg, given))

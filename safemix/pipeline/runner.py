@@ -87,10 +87,83 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def run_dir_of(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
+    """The run directory: `run_dir` (--out), else `output_dir`, else runs/<name>."""
+    return Path(run_dir or cfg.output_dir or Path("runs") / cfg.name)
+
+
+def _dir_field(cfg: RunConfig, run_dir: str | Path | None) -> str:
+    return "--out" if run_dir else "output_dir" if cfg.output_dir else "name"
+
+
+def input_paths(cfg: RunConfig) -> dict[str, str]:
+    """The local files and folders a run reads, by recipe field."""
+    out: dict[str, str] = {}
+    for key, value in (("data.train", cfg.data.train), ("data.validation", cfg.data.validation),
+                       ("generate.seeds", None if cfg.generate.seeds == "builtin" else cfg.generate.seeds),
+                       ("train.model", cfg.train.model)):
+        if value and Path(value).expanduser().exists():
+            out[key] = value
+    for i, p in enumerate(cfg.eval.probes):
+        if p.source != "builtin" and Path(p.source).expanduser().exists():
+            out[f"eval.probes[{i}].source"] = p.source
+    return out
+
+
+def check_run_dir(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
+    """The run directory must be a folder (or creatable as one) that holds none of the run's
+    inputs: stages delete and rewrite their own folders."""
+    from safemix.errors import ConfigError
+
+    d = run_dir_of(cfg, run_dir)
+    what = _dir_field(cfg, run_dir)
+    if d.exists() and not d.is_dir():
+        raise ConfigError(f"{what}: the run directory {d} is an existing file, not a folder")
+    for parent in d.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{what}: cannot make the run directory {d}: {parent} is a file")
+            break
+    rd = d.expanduser().resolve()
+    for key, p in input_paths(cfg).items():
+        rp = Path(p).expanduser().resolve()
+        if rp == rd or rd in rp.parents:
+            raise ConfigError(f"{what}: the run directory {d} holds the run's input {key} ({p}); "
+                              "choose a run directory of its own (stages delete and rewrite their folders)")
+    return d
+
+
+def preflight(cfg: RunConfig, run_dir: str | Path | None = None, *, require_job: bool = True):
+    """Everything that can be checked before a run writes anything: the run directory, and the
+    user's job and validation files (read in full) and seed file. Returns the job (None when
+    no job is set yet, e.g. a testbed fills it in, or `require_job` is false)."""
+    from safemix.errors import ConfigError
+
+    check_run_dir(cfg, run_dir)
+    d = cfg.data
+    if cfg.generate.seeds != "builtin" and not Path(cfg.generate.seeds).expanduser().exists():
+        raise ConfigError(f"generate.seeds: seed file not found: {cfg.generate.seeds}")
+    if not d.train:
+        if require_job and not cfg.testbed.name:
+            raise ConfigError("data.train is not set (the user's training file), and no testbed is used")
+        return None
+    from safemix.formats import read_job
+
+    for key, path in (("data.train", d.train), ("data.validation", d.validation)):
+        if path and not Path(path).exists():
+            raise ConfigError(f"{key}: file not found: {path}")
+    job = read_job(d.train, format=d.format, container=d.container, column_map=d.column_map,
+                   max_line_bytes=d.max_line_bytes)
+    if d.validation:
+        read_job(d.validation, format=d.format, column_map=d.column_map, max_line_bytes=d.max_line_bytes)
+    return job
+
+
 class Runner:
     def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None):
-        self.cfg = apply_testbed(cfg)
-        self.dir = Path(run_dir or self.cfg.output_dir or Path("runs") / self.cfg.name)
+        self.cfg = cfg  # the testbed (if any) fills unset paths when the run starts
+        self.run_dir = run_dir
+        self.dir = run_dir_of(cfg, run_dir)
         self.timings: dict[str, float] = {}
         self.skipped: list[str] = []
         self.ran: list[str] = []
@@ -125,6 +198,20 @@ class Runner:
         return read_job(d.train, format=d.format, container=d.container, column_map=d.column_map,
                         max_line_bytes=d.max_line_bytes)
 
+    # ------------------------------------------------------- stage configs
+    # The recipe's section, with what the sweep owns filled in per variant. Seeds are the
+    # sections' own: RunConfig resolved them (a section's seed if the recipe set it, else `seed`).
+    def generate_config(self, v: Variant):
+        return dataclasses.replace(self.cfg.generate, method=v.method, n=None, ratio=v.ratio)
+
+    def mix_config(self, v: Variant, safety: str | Path):
+        return dataclasses.replace(self.cfg.mix, ratio=v.ratio, count=None, safety=str(safety),
+                                   safety_provenance=None)
+
+    def train_config(self, data: str | Path, out_dir: str | Path):
+        return dataclasses.replace(self.cfg.train, data=[str(data)], output_dir=str(out_dir),
+                                   data_format=self.cfg.data.format, column_map=self.cfg.data.column_map)
+
     # ------------------------------------------------------------------- stages
     def profile(self, job) -> tuple[Any, Stage]:
         from safemix.formats.profile import FormatProfile, infer_profile
@@ -145,7 +232,7 @@ class Runner:
     def generate(self, v: Variant, job, profile, vdir: str) -> Path:
         from safemix.generate import generate_with_report, write_generation
 
-        g = dataclasses.replace(self.cfg.generate, method=v.method, n=None, ratio=v.ratio, seed=self.cfg.seed)
+        g = self.generate_config(v)
         seeds_fp = fingerprint(g.seeds) if g.seeds != "builtin" else "builtin"
         st = self._stage(f"{vdir}/generate", "generate", {"job": self.job_sha, "seeds": seeds_fp}, g)
         out_name = "safety" + Path(job.path).suffix
@@ -161,8 +248,7 @@ class Runner:
     def mix(self, v: Variant, safety: Path, vdir: str) -> Path:
         from safemix.mix.core import mix_files
 
-        m = dataclasses.replace(self.cfg.mix, ratio=v.ratio, count=None, safety=str(safety),
-                                safety_provenance=None, seed=self.cfg.seed)
+        m = self.mix_config(v, safety)
         st = self._stage(f"{vdir}/mix", "mix", {"job": self.job_sha, "safety": sha256_file(safety)}, m)
         out_name = "train" + Path(self.cfg.data.train).suffix
 
@@ -179,8 +265,7 @@ class Runner:
         from safemix.train import run_training
 
         sdir = self.dir / vdir / "train"
-        t = dataclasses.replace(self.cfg.train, data=[str(data)], output_dir=str(sdir),
-                                data_format=self.cfg.data.format, column_map=self.cfg.data.column_map)
+        t = self.train_config(data, sdir)
         ident = asdict(t)
         ident.pop("output_dir")
         st = self._stage(f"{vdir}/train", "train", {"data": sha256_file(data), "model": self.model_fp}, ident,
@@ -244,13 +329,27 @@ class Runner:
     # ---------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
         from safemix import __version__
+        from safemix.errors import ConfigError
+        from safemix.models import check_model_path
 
         t0 = time.time()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.dir / "run_config.json", {"safemix": __version__, **asdict(self.cfg)})
-        job = self.job()
+        # Every check before anything is written: the user's own inputs first (before a
+        # testbed build), then the paths the testbed filled in.
+        job = preflight(self.cfg, self.run_dir)
+        self.cfg = apply_testbed(self.cfg)
+        check_run_dir(self.cfg, self.run_dir)
+        if job is None:
+            job = self.job()
+        if not self.cfg.train.model:
+            raise ConfigError("train.model is not set: give a Hugging Face id, a model folder or a .gguf file")
+        try:
+            check_model_path(self.cfg.train.model)
+        except ConfigError as e:
+            raise ConfigError(f"train.model: {e}") from None
         self.job_sha = sha256_file(self.cfg.data.train)
         self.model_fp = fingerprint(self.cfg.train.model)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.dir / "run_config.json", {"safemix": __version__, **asdict(self.cfg)})
         profile, _ = self.profile(job)
         eval_dirs = []
         for v in variants(self.cfg):

@@ -2,7 +2,7 @@
 
 Loaded from the `train:` section of a recipe with dotted overrides:
 
-    cfg = load_config(TrainConfig, "recipes/train_tiny_lora.yaml", ["max_steps=20"], section="train")
+    cfg = load_config(TrainConfig, "safemix/recipes/train_tiny_lora.yaml", ["max_steps=20"], section="train")
 
 OpenAI-style job hyperparameters map to trainer settings as follows (W = number of
 processes, i.e. data-parallel ranks):

@@ -3,7 +3,7 @@
     from safemix.config import load_config
     from safemix.train import TrainConfig, build_trainer, run_training
 
-    cfg = load_config(TrainConfig, "recipes/train_tiny_lora.yaml", section="train")
+    cfg = load_config(TrainConfig, "safemix/recipes/train_tiny_lora.yaml", section="train")
     trainer = build_trainer(cfg)        # every check done, nothing trained yet
     trainer.train()                     # ...or run_training(cfg): train, save, manifest
 

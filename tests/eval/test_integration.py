@@ -26,7 +26,7 @@ def tiny_models(tmp_path_factory):
 def test_tiny_model_eval_via_cli_recipe(tiny_models, tmp_path, capsys):
     ft, base = tiny_models
     out = tmp_path / "eval"
-    rc = main(["eval", str(REPO / "recipes" / "eval_tiny.yaml"), f"model={ft}", f"base_model={base}",
+    rc = main(["eval", str(REPO / "safemix" / "recipes" / "eval_tiny.yaml"), f"model={ft}", f"base_model={base}",
                f"output_dir={out}", "n_validation=4", "max_new_tokens=8", "bootstrap=200",
                "probes=[{source: builtin, kind: harmful, limit: 4}, {source: builtin, kind: benign, limit: 2}]"])
     assert rc == 0, capsys.readouterr().err
@@ -45,7 +45,7 @@ def test_tiny_model_eval_via_cli_recipe(tiny_models, tmp_path, capsys):
     assert all(f'<section id="{s}">' in page for s in SECTIONS)
     assert page.count("data:image/png;base64,") == 3
     # the rerun generates nothing
-    assert main(["eval", str(REPO / "recipes" / "eval_tiny.yaml"), f"model={ft}", f"base_model={base}",
+    assert main(["eval", str(REPO / "safemix" / "recipes" / "eval_tiny.yaml"), f"model={ft}", f"base_model={base}",
                  f"output_dir={out}", "n_validation=4", "max_new_tokens=8", "bootstrap=200",
                  "probes=[{source: builtin, kind: harmful, limit: 4}, {source: builtin, kind: benign, limit: 2}]"]) == 0
     assert json.loads((out / "results.json").read_text())["counts"]["generated"] == 0

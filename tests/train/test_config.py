@@ -11,7 +11,7 @@ from safemix.errors import ConfigError
 from safemix.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
-TRAIN_RECIPES = sorted((REPO / "recipes").glob("train_*.yaml"))
+TRAIN_RECIPES = sorted((REPO / "safemix" / "recipes").glob("train_*.yaml"))
 
 
 @pytest.mark.parametrize("recipe", TRAIN_RECIPES, ids=lambda p: p.name)
