@@ -119,13 +119,18 @@ class OutputGuard:
     manifests: list[Path] = field(default_factory=list)
     replace_dirs: list[Path] = field(default_factory=list)
     sidecars: list[Path] = field(default_factory=list)
+    exclusive_dirs: list[Path] = field(default_factory=list)
+    labels: dict[Path, str] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- declaring
-    def input(self, path: str | os.PathLike | None, sidecars: bool = True) -> OutputGuard:
+    def input(self, path: str | os.PathLike | None, sidecars: bool = True, label: str | None = None) -> OutputGuard:
+        """An input (`label`: how messages name it, e.g. the recipe field `data.train`)."""
         if path is None or str(path).startswith("<"):  # in-memory data: "<memory>"
             return self
         p = Path(path)
         self.inputs.append(p)
+        if label:
+            self.labels[p] = label
         if sidecars and not p.is_dir():
             self.sidecars.extend(sidecars_of(p))
         return self
@@ -134,9 +139,13 @@ class OutputGuard:
         self.files.extend(Path(p) for p in paths)
         return self
 
-    def folder(self, path: str | os.PathLike, replace: bool = False) -> OutputGuard:
-        """A folder the verb writes into (`replace`: the folder itself is the output)."""
+    def folder(self, path: str | os.PathLike, replace: bool = False, exclusive: bool = False) -> OutputGuard:
+        """A folder the verb writes into. `replace`: the folder itself is the output (renamed in
+        whole); `exclusive`: the verb deletes and rewrites inside it (a run folder), so it may
+        hold no input."""
         (self.replace_dirs if replace else self.dirs).append(Path(path))
+        if exclusive or replace:
+            self.exclusive_dirs.append(Path(path))
         return self
 
     def manifest(self, *paths: str | os.PathLike) -> OutputGuard:
@@ -149,6 +158,9 @@ class OutputGuard:
     # ------------------------------------------------------------------ checking
     def _fail(self, path: Path, why: str) -> ConfigError:
         return ConfigError(f"refusing to write {path}: {why}")
+
+    def _name(self, p: Path) -> str:
+        return f"{self.labels[p]}: {p}" if p in self.labels else str(p)
 
     def _input_hit(self, out: Path) -> Path | None:
         r, ident = _resolved(out), _ident(out)
@@ -200,12 +212,14 @@ class OutputGuard:
             hit = self._input_hit(p)
             if hit is not None:
                 what = "an input" if hit in self.inputs else "an input's sidecar"
-                raise self._fail(p, f"it is {what} ({hit}); inputs are never modified: choose another output path")
+                raise self._fail(p, f"it is {what} ({self._name(hit)}); inputs are never modified: "
+                                 "choose another output path")
             self._check_parents(p)
         for d in self.replace_dirs + self.dirs:
             for inp in self.inputs:
-                if inp.exists() and _within(_resolved(inp), _resolved(d)) and d in self.replace_dirs:
-                    raise self._fail(d, f"the folder holds an input ({inp}); choose another output path")
+                if d in self.exclusive_dirs and _within(_resolved(inp), _resolved(d)):
+                    raise self._fail(d, f"the folder holds an input ({self._name(inp)}); choose a folder "
+                                     "of its own")
             if d.exists() and not d.is_dir():
                 raise self._fail(d, "a file with that name exists where a folder is needed")
         for d in self.replace_dirs:

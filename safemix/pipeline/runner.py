@@ -112,24 +112,18 @@ def input_paths(cfg: RunConfig) -> dict[str, str]:
 
 def check_run_dir(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
     """The run directory must be a folder (or creatable as one) that holds none of the run's
-    inputs: stages delete and rewrite their own folders."""
+    inputs: stages delete and rewrite their own folders. Checked by the shared output guard."""
     from safemix.errors import ConfigError
+    from safemix.outputs import OutputGuard
 
     d = run_dir_of(cfg, run_dir)
-    what = _dir_field(cfg, run_dir)
-    if d.exists() and not d.is_dir():
-        raise ConfigError(f"{what}: the run directory {d} is an existing file, not a folder")
-    for parent in d.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"{what}: cannot make the run directory {d}: {parent} is a file")
-            break
-    rd = d.expanduser().resolve()
+    g = OutputGuard("run")
     for key, p in input_paths(cfg).items():
-        rp = Path(p).expanduser().resolve()
-        if rp == rd or rd in rp.parents:
-            raise ConfigError(f"{what}: the run directory {d} holds the run's input {key} ({p}); "
-                              "choose a run directory of its own (stages delete and rewrite their folders)")
+        g.input(Path(p).expanduser(), sidecars=False, label=key)
+    try:
+        g.folder(d.expanduser(), exclusive=True).check()
+    except ConfigError as e:
+        raise ConfigError(f"{_dir_field(cfg, run_dir)}: {e}") from None
     return d
 
 

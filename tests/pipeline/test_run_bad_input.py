@@ -60,7 +60,7 @@ CASES = [
     ("mix-count", "name: x\nmix: {count: 10}\n" + GOOD, [], ["mix.count", "`ratios`"]),
     ("mix-safety", "name: x\n" + GOOD, ["mix.safety=data/val.jsonl"], ["mix.safety", "safemix mix"]),
     ("output-dir-is-the-job", "name: x\noutput_dir: data/job.jsonl\n" + GOOD, [],
-     ["output_dir", "data/job.jsonl", "existing file"]),
+     ["output_dir", "data.train: data/job.jsonl", "is an input"]),
     ("output-dir-is-a-file", "name: x\noutput_dir: notes.txt\n" + GOOD, [], ["output_dir", "notes.txt"]),
     ("output-dir-holds-the-job", "name: x\noutput_dir: data\n" + GOOD, [],
      ["output_dir", "data.train", "data/job.jsonl"]),
