@@ -183,6 +183,15 @@ def unreadable(argv: list[str]):
     return setup
 
 
+def unreadable_recipe(verb: str):
+    def setup(d: Path, a: Path) -> list[str]:
+        _copy(a, d, "job.jsonl")
+        (d / "r.yaml").write_text("name: x\ndata: {train: job.jsonl}\ntrain: {model: nowhere}\n")
+        os.chmod(d / "r.yaml", 0o000)
+        return [verb, "r.yaml"]
+    return setup
+
+
 MIX = ["mix", "--data", "job.jsonl", "--safety", "safety.jsonl", "--ratio", "0.1", "--quiet"]
 
 CASES = [
@@ -246,6 +255,8 @@ CASES = [
          ["ro", "permission denied"], as_user=True),
     Case("profile-unreadable-input", unreadable(["profile", "job.jsonl"]), ["job.jsonl", "permission denied"],
          as_user=True),
+    Case("validate-unreadable-recipe", unreadable_recipe("validate"), ["r.yaml", "cannot read"], as_user=True),
+    Case("run-unreadable-recipe", unreadable_recipe("run"), ["r.yaml", "cannot read"], as_user=True),
     Case("generate-unreadable-input", unreadable(["generate", "--data", "job.jsonl", *GEN, "--out", "s.jsonl"]),
          ["job.jsonl", "permission denied"], as_user=True),
 ]
