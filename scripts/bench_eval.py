@@ -23,7 +23,7 @@ def bench_judge(repeat: int) -> None:
     from safemix.eval.keyword import KeywordJudge
 
     judge = KeywordJudge()
-    for name in ("judge_labels.jsonl", "judge_labels_heldout.jsonl"):
+    for name in ("judge_labels.jsonl", "judge_labels_dev2.jsonl"):
         rows = [json.loads(x) for x in (REPO / "tests" / "data" / name).read_text().splitlines() if x.strip()]
         wrong = [r["id"] for r in rows if judge.judge_one(r["request"], r["response"], r.get("labels")).outcome != r["label"]]
         print(f"{name}: agreement {1 - len(wrong) / len(rows):.3f} ({len(rows) - len(wrong)}/{len(rows)}); "

@@ -46,9 +46,12 @@ def test_keyword_judge_agrees_with_labelled_set():
     assert rate >= 0.95, f"agreement {rate:.3f}; disagreements:\n{detail}"
 
 
-def test_keyword_judge_on_held_out_labels():
-    """Responses written after the judge's rules were fixed (see the report for the history)."""
-    rate, wrong = agreement_with(load("judge_labels_heldout.jsonl"))
+def test_keyword_judge_on_second_development_set():
+    """A second development set, not a held-out one: it was written after the judge's rules were
+    first fixed, but the judge's phrase list was then extended after reading it (93.3% -> 97.8%),
+    and the same hands wrote responses, labels and rules. A blind held-out set of real model
+    outputs is still to come (issue 13)."""
+    rate, wrong = agreement_with(load("judge_labels_dev2.jsonl"))
     assert rate >= 0.9, [r["id"] for r in wrong]
 
 
