@@ -628,6 +628,8 @@ def write_examples(examples: list[Example], path: str | os.PathLike, schema: str
         for r in records:
             header += [k for k in r if k not in header]
         with atomic_write(path) as f:
+            if header and header[0].startswith("\ufeff"):
+                f.write("\ufeff")  # readers skip one leading byte-order mark: keep the header's own
             if container == "tsv":
                 _write_tsv(f, header, records)
             else:
