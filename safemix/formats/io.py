@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,8 +119,15 @@ def _encoding_problem(head: bytes) -> str | None:
         return "file is UTF-32 (it starts with a UTF-32 byte-order mark); save it as UTF-8"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
-    if len(head) >= 2 and b"\x00" in head[:4]:
-        return "file looks like UTF-16 or UTF-32 (it has NUL bytes between characters); save it as UTF-8"
+    h = head[:32]
+    h = h[:len(h) - len(h) % 4]
+    if len(h) >= 8:  # no byte-order mark: ASCII text in UTF-16/32 has NUL bytes in a fixed pattern
+        zero = [not any(h[k::4]) for k in range(4)]
+        nonzero = [all(h[k::4]) for k in range(4)]
+        if zero[1:] == [True] * 3 and nonzero[0] or zero[:3] == [True] * 3 and nonzero[3]:
+            return "file looks like UTF-32 (every character is 4 bytes, 3 of them NUL); save it as UTF-8"
+        if zero[1] and zero[3] and nonzero[0] and nonzero[2] or zero[0] and zero[2] and nonzero[1] and nonzero[3]:
+            return "file looks like UTF-16 (a NUL byte next to every character); save it as UTF-8"
     return None
 
 
@@ -137,7 +145,7 @@ def _decode(raw: bytes, path: str, line: int) -> str:
 
 def _decode_whole(raw: bytes, path: str) -> str:
     """The text of a whole file, without a leading UTF-8 byte-order mark."""
-    problem = _encoding_problem(raw[:4])
+    problem = _encoding_problem(raw[:32])
     if problem:
         raise InputError(problem, path=path)
     raw = raw.removeprefix(UTF8_BOM)
@@ -203,8 +211,8 @@ def _parse_json_record(text: str, path: str, line: int, decode: Any = None) -> A
         raise InputError(f"key {e.key!r} appears twice in one JSON object (which value is meant "
                          "is ambiguous); keep one", path=path, line=line, field=e.key) from None
     except RecursionError:
-        raise InputError("JSON nested too deeply to read (thousands of levels of [ or {)",
-                         path=path, line=line) from None
+        raise InputError(f"JSON nested too deeply to read (the limit is about {sys.getrecursionlimit()} "
+                         "levels of [ and {)", path=path, line=line) from None
     return rec
 
 
@@ -212,7 +220,8 @@ def _check_surrogates(rec: Any, path: str, line: int) -> None:
     try:
         where = _surrogate_field(rec)
     except RecursionError:
-        raise InputError("JSON nested too deeply to read", path=path, line=line) from None
+        raise InputError(f"JSON nested too deeply to read (the limit is about {sys.getrecursionlimit()} "
+                         "levels of [ and {)", path=path, line=line) from None
     if where is not None:
         raise InputError("string holds a lone surrogate escape (such as \\ud800) that is not "
                          "valid Unicode and cannot be written as UTF-8", path=path, line=line,
@@ -239,7 +248,7 @@ def iter_jsonl(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Itera
                 raise InputError(f"line is {len(raw)} bytes, over the limit of {max_line_bytes} "
                                  f"({_MAX_LINE_HINT})", path=path, line=i)
             if i == 1:
-                problem = _encoding_problem(raw[:4])
+                problem = _encoding_problem(raw[:32])
                 if problem:
                     raise InputError(problem, path=path)
                 raw = raw.removeprefix(UTF8_BOM)
@@ -587,19 +596,22 @@ def _cell(v: Any) -> str:
     return "" if v is None else v if isinstance(v, str) else str(v)
 
 
-def _write_csv(f: Any, header: list[str], records: list[dict]) -> None:
-    """RFC 4180 rows ending in LF. The csv module quotes a field holding LF but not one
-    holding only CR (with an LF line terminator), so rows with a CR are fully quoted."""
+def write_table_rows(f: Any, container: str, header: list[str], records: list[dict]) -> None:
+    """Write a header and rows as CSV or TSV (the module docstring's conventions) to text file `f`,
+    so that `iter_csv` reads back exactly `header` and `records` (missing cells as "")."""
+    if header and header[0].startswith("\ufeff"):
+        f.write("\ufeff")  # readers skip one leading byte-order mark: keep the header's own
+    rows = [[_cell(r.get(c, "")) for c in header] for r in records]
+    if container == "tsv":
+        for row in [header, *rows]:
+            f.write("\t".join([tsv_escape(v) for v in row]) + "\n")
+        return
+    # RFC 4180 rows ending in LF. The csv module quotes a field holding LF but not one holding
+    # only CR (with an LF line terminator), so a row with a CR is written fully quoted.
     w = csv.writer(f, lineterminator="\n")
     quote_all = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    for row in [header] + [[_cell(r.get(c, "")) for c in header] for r in records]:
+    for row in [header, *rows]:
         (quote_all if any("\r" in v for v in row) else w).writerow(row)
-
-
-def _write_tsv(f: Any, header: list[str], records: list[dict]) -> None:
-    f.write("\t".join(map(tsv_escape, header)) + "\n")
-    for r in records:
-        f.write("\t".join([tsv_escape(_cell(r.get(c, ""))) for c in header]) + "\n")
 
 
 def write_examples(examples: list[Example], path: str | os.PathLike, schema: str = "openai",
@@ -628,12 +640,7 @@ def write_examples(examples: list[Example], path: str | os.PathLike, schema: str
         for r in records:
             header += [k for k in r if k not in header]
         with atomic_write(path) as f:
-            if header and header[0].startswith("\ufeff"):
-                f.write("\ufeff")  # readers skip one leading byte-order mark: keep the header's own
-            if container == "tsv":
-                _write_tsv(f, header, records)
-            else:
-                _write_csv(f, header, records)
+            write_table_rows(f, container, header, records)
     elif container == "parquet":
         from safemix.errors import require
 

@@ -47,11 +47,13 @@ def _check_table(tmp_path, container, table):
 
 
 BOM_HEADER = (["\ufeffa", "b", "c"], [{"\ufeffa": "q", "b": "a", "c": ""}])  # a header starting with U+FEFF
+NUL_HEADER = (["", "0", "\x00"], [{"": "", "0": "", "\x00": ""}])  # NUL bytes early on: not UTF-16
 
 
 @SETTINGS
 @given(column_tables())
 @example(BOM_HEADER)
+@example(NUL_HEADER)
 def test_csv_write_then_read_is_identity(tmp_path, table):
     _check_table(tmp_path, "csv", table)
 
@@ -59,6 +61,7 @@ def test_csv_write_then_read_is_identity(tmp_path, table):
 @SETTINGS
 @given(column_tables())
 @example(BOM_HEADER)
+@example(NUL_HEADER)
 def test_tsv_write_then_read_is_identity(tmp_path, table):
     _check_table(tmp_path, "tsv", table)
 
