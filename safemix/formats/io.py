@@ -182,13 +182,18 @@ def _json_error(e: json.JSONDecodeError) -> str:
     return f"malformed JSON: {msg} column {e.colno}"
 
 
+def _printable(key: str) -> str:
+    """`key` with lone surrogates as `\\udXXX` escapes, so that a message naming it can be printed."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(key) else key
+
+
 def _surrogate_field(obj: Any, where: str = "") -> str | None:
     """Path of the first string (or key) in `obj` holding a lone surrogate, or None."""
     if isinstance(obj, str):
         return where if _SURROGATE.search(obj) else None
     if isinstance(obj, dict):
         for k, v in obj.items():
-            p = f"{where}.{k}" if where else str(k)
+            p = f"{where}.{_printable(k)}" if where else _printable(k)
             if _SURROGATE.search(k):
                 return p
             found = _surrogate_field(v, p)
@@ -203,13 +208,13 @@ def _surrogate_field(obj: Any, where: str = "") -> str | None:
 
 
 def _parse_json_record(text: str, path: str, line: int, decode: Any = None) -> Any:
-    """Parse one JSON document (or, with `decode`, call it) with safemix's checks:
-    duplicate keys, too deep nesting and lone surrogates are errors naming the line."""
+    """Parse one JSON document (or, with `decode`, call it): a duplicate key or too deep
+    nesting is an error naming the line (and the key)."""
     try:
         rec = _JSON.decode(text) if decode is None else decode()
     except _DuplicateKey as e:
         raise InputError(f"key {e.key!r} appears twice in one JSON object (which value is meant "
-                         "is ambiguous); keep one", path=path, line=line, field=e.key) from None
+                         "is ambiguous); keep one", path=path, line=line, field=_printable(e.key)) from None
     except RecursionError:
         raise InputError(f"JSON nested too deeply to read (the limit is about {sys.getrecursionlimit()} "
                          "levels of [ and {)", path=path, line=line) from None

@@ -48,6 +48,11 @@ CASES: dict[str, tuple[str, bytes, list[str], list[str]]] = {
                              ["job.jsonl:2", "field 'messages[0].content'", "lone surrogate"], []),
     "json_array_lone_surrogate": ("job.json", b'[\n {"prompt": "a", "completion": "\\udc00"}\n]',
                                   ["job.json:2", "field 'completion'", "lone surrogate"], []),
+    "jsonl_lone_surrogate_in_key": ("job.jsonl", _jsonl(b'{"prompt": "a", "completion": "b", "\\udc80x": 1}'),
+                                    ["job.jsonl:1", "field '\\udc80x'", "lone surrogate"], []),
+    "jsonl_duplicate_key_with_surrogate": ("job.jsonl", _jsonl(b'{"prompt": "a", "completion": "b", "\\udc80": 1, '
+                                                               b'"\\udc80": 2}'),
+                                           ["job.jsonl:1", "field '\\udc80'", "appears twice"], []),
     # unclear messages before
     "pretty_array_saved_as_jsonl": ("job.jsonl", json.dumps([PC, PC], indent=2).encode(),
                                     ["job.jsonl:1", "looks like a JSON array", "--container json"], []),
