@@ -234,7 +234,10 @@ def _check_surrogates(rec: Any, path: str, line: int) -> None:
 
 
 def _jsonl_hint(text: str) -> str:
-    """Why a JSONL line may not parse: the file is one multi-line JSON document."""
+    """Why a JSONL line may not parse: a stray byte-order mark, or the file is one multi-line
+    JSON document."""
+    if text.startswith("\ufeff"):  # not on line 1, where it is skipped
+        return "; the line starts with a byte-order mark (U+FEFF), as when files are joined with cat: delete it"
     s = text.strip()
     if s.startswith("["):
         return ("; this looks like a JSON array, not JSON lines: pass --container json "

@@ -82,6 +82,8 @@ CASES: dict[str, tuple[str, bytes, list[str], list[str]]] = {
                          ["job.csv", "UTF-16", "save it as UTF-8"], []),
     "utf16_be_jsonl_no_bom": ("job.jsonl", json.dumps(PC).encode("utf-16-be"), ["job.jsonl", "UTF-16", "save it as UTF-8"], []),
     "utf32_json": ("job.json", json.dumps([PC]).encode("utf-32"), ["job.json", "UTF-32", "save it as UTF-8"], []),
+    "byte_order_mark_mid_jsonl": ("job.jsonl", _jsonl(PC) + b"\xef\xbb\xbf" + _jsonl(PC),
+                                  ["job.jsonl:2", "byte-order mark", "delete it"], []),
     "latin1_csv": ("job.csv", "prompt,completion\ncafé,b\n".encode("latin-1"),
                    ["job.csv:2", "not valid UTF-8", "save the file as UTF-8"], []),
 }
