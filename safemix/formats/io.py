@@ -1,8 +1,28 @@
-"""Containers (JSONL, JSON array, CSV/TSV, Parquet, `datasets` on disk): read, detect, write.
+r"""Containers (JSONL, JSON array, CSV/TSV, Parquet, `datasets` on disk): read, detect, write.
 
 `read_job(path)` detects the container from the path and the schema from the records,
 validates every record and returns a `Job` of canonical Examples. Errors name the file,
 the line (or row) and the field. Writers are atomic.
+
+Whatever a reader accepts, the writer of the same container writes back so that reading
+it again gives the same records:
+
+* Text files are UTF-8; a leading UTF-8 byte-order mark is skipped. UTF-16/UTF-32 files
+  are rejected with a message saying to save them as UTF-8.
+* JSON / JSONL: a key repeated in one object is an error (which value was meant is
+  ambiguous), and so are a string holding a lone surrogate (`"\ud800"`: it cannot be
+  written as UTF-8) and nesting too deep to parse.
+* CSV (RFC 4180): fields holding `,` `"` CR or LF are quoted with `"` doubled inside;
+  quotes are read strictly (an unterminated quote is reported at the line where it
+  opens). A header naming one column twice is an error (so is one in a TSV).
+* TSV: fields are never quoted; a `"` is an ordinary character, read and written as is.
+  Tabs and line breaks inside a value are written as the backslash escapes `\t`, `\n`,
+  `\r`, and a backslash followed by `\`, `t`, `n`, `r`, a tab or a line break as `\\`.
+  Reading turns exactly these four escapes back (`\t` tab, `\n` LF, `\r` CR, `\\` one
+  backslash) and keeps any other backslash as it is, so `C:\dir` or `\d+` read and write
+  unchanged. A TSV without backslashes reads exactly as its raw text; one whose values
+  hold a literal `\n` or `\t` (say LaTeX `\theta`) reads them as a line break or tab and
+  writes them back as the same two characters.
 """
 
 from __future__ import annotations
@@ -11,7 +31,9 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,23 +83,168 @@ def detect_container(path: str | os.PathLike) -> str:
               ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
     if ext in by_ext:
         c = by_ext[ext]
-        if c == "json":  # a .json file may hold JSON lines: look at the first character
-            with open(p, "rb") as f:
-                head = f.read(4096).lstrip()
-            if head[:1] == b"{":
-                return "jsonl"
+        if c == "json" and _first_line_is_object(p):  # a .json file may hold JSON lines
+            return "jsonl"
         return c
     raise InputError(f"cannot tell the container from extension {ext!r}; "
                      f"pass --container (one of {', '.join(CONTAINERS)})", path=str(p))
 
 
+def _first_line_is_object(p: Path) -> bool:
+    """Whether the first non-blank line of `p` is one complete JSON object (JSON lines),
+    rather than the start of a multi-line document."""
+    with open(p, "rb") as f:
+        first = f.readline(DEFAULT_MAX_LINE_BYTES).removeprefix(UTF8_BOM)
+        for _ in range(1000):
+            if first.strip():
+                break
+            first = f.readline(DEFAULT_MAX_LINE_BYTES)
+    if not first.lstrip().startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(first), dict)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return False
+
+
 # --------------------------------------------------------------------------- raw records
+UTF8_BOM = b"\xef\xbb\xbf"
+_MAX_LINE_HINT = "raise the limit with --max-line-bytes (data.max_line_bytes in a recipe)"
+
+
+def _encoding_problem(head: bytes) -> str | None:
+    """A message for a file that is not UTF-8 text by its first bytes (UTF-16/32), or None."""
+    if head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "file is UTF-32 (it starts with a UTF-32 byte-order mark); save it as UTF-8"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    h = head[:32]
+    h = h[:len(h) - len(h) % 4]
+    if len(h) >= 8:  # no byte-order mark: ASCII text in UTF-16/32 has NUL bytes in a fixed pattern
+        zero = [not any(h[k::4]) for k in range(4)]
+        nonzero = [all(h[k::4]) for k in range(4)]
+        if zero[1:] == [True] * 3 and nonzero[0] or zero[:3] == [True] * 3 and nonzero[3]:
+            return "file looks like UTF-32 (every character is 4 bytes, 3 of them NUL); save it as UTF-8"
+        if zero[1] and zero[3] and nonzero[0] and nonzero[2] or zero[0] and zero[2] and nonzero[1] and nonzero[3]:
+            return "file looks like UTF-16 (a NUL byte next to every character); save it as UTF-8"
+    return None
+
+
+def _not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
+    return (f"not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
+            "save the file as UTF-8")
+
+
 def _decode(raw: bytes, path: str, line: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})",
-                         path=path, line=line) from None
+        raise InputError(_not_utf8(raw, e), path=path, line=line) from None
+
+
+def _decode_whole(raw: bytes, path: str) -> str:
+    """The text of a whole file, without a leading UTF-8 byte-order mark."""
+    problem = _encoding_problem(raw[:32])
+    if problem:
+        raise InputError(problem, path=path)
+    raw = raw.removeprefix(UTF8_BOM)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise InputError(_not_utf8(raw, e), path=path, line=line) from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _DuplicateKey(k)
+            seen.add(k)
+    return d
+
+
+_JSON = json.JSONDecoder(object_pairs_hook=_object_pairs)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_error(e: json.JSONDecodeError) -> str:
+    msg = e.msg if e.msg.endswith(" at") else e.msg + " at"  # "Unterminated string starting at"
+    return f"malformed JSON: {msg} column {e.colno}"
+
+
+def _printable(key: str) -> str:
+    """`key` with lone surrogates as `\\udXXX` escapes, so that a message naming it can be printed."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(key) else key
+
+
+def _surrogate_field(obj: Any, where: str = "") -> str | None:
+    """Path of the first string (or key) in `obj` holding a lone surrogate, or None."""
+    if isinstance(obj, str):
+        return where if _SURROGATE.search(obj) else None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            p = f"{where}.{_printable(k)}" if where else _printable(k)
+            if _SURROGATE.search(k):
+                return p
+            found = _surrogate_field(v, p)
+            if found is not None:
+                return found
+    elif isinstance(obj, list):
+        for j, v in enumerate(obj):
+            found = _surrogate_field(v, f"{where}[{j}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _parse_json_record(text: str, path: str, line: int, decode: Any = None) -> Any:
+    """Parse one JSON document (or, with `decode`, call it): a duplicate key or too deep
+    nesting is an error naming the line (and the key)."""
+    try:
+        rec = _JSON.decode(text) if decode is None else decode()
+    except _DuplicateKey as e:
+        raise InputError(f"key {e.key!r} appears twice in one JSON object (which value is meant "
+                         "is ambiguous); keep one", path=path, line=line, field=_printable(e.key)) from None
+    except RecursionError:
+        raise InputError(f"JSON nested too deeply to read (the limit is about {sys.getrecursionlimit()} "
+                         "levels of [ and {)", path=path, line=line) from None
+    return rec
+
+
+def _check_surrogates(rec: Any, path: str, line: int) -> None:
+    try:
+        where = _surrogate_field(rec)
+    except RecursionError:
+        raise InputError(f"JSON nested too deeply to read (the limit is about {sys.getrecursionlimit()} "
+                         "levels of [ and {)", path=path, line=line) from None
+    if where is not None:
+        raise InputError("string holds a lone surrogate escape (such as \\ud800) that is not "
+                         "valid Unicode and cannot be written as UTF-8", path=path, line=line,
+                         field=where or None)
+
+
+def _jsonl_hint(text: str) -> str:
+    """Why a JSONL line may not parse: a stray byte-order mark, or the file is one multi-line
+    JSON document."""
+    if text.startswith("\ufeff"):  # not on line 1, where it is skipped
+        return "; the line starts with a byte-order mark (U+FEFF), as when files are joined with cat: delete it"
+    s = text.strip()
+    if s.startswith("["):
+        return ("; this looks like a JSON array, not JSON lines: pass --container json "
+                "(or save one record per line)")
+    if s in ("{", "[{") or (s.startswith("{") and not s.endswith("}")):
+        return ("; this looks like multi-line (pretty-printed) JSON: JSON lines need one complete "
+                "record per line (for a JSON array of records pass --container json)")
+    return ""
 
 
 def iter_jsonl(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Any, bytes]]:
@@ -86,25 +253,33 @@ def iter_jsonl(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Itera
         for i, raw in enumerate(f, 1):
             if len(raw) > max_line_bytes:
                 raise InputError(f"line is {len(raw)} bytes, over the limit of {max_line_bytes} "
-                                 "(raise it with max_line_bytes)", path=path, line=i)
+                                 f"({_MAX_LINE_HINT})", path=path, line=i)
+            if i == 1:
+                problem = _encoding_problem(raw[:32])
+                if problem:
+                    raise InputError(problem, path=path)
+                raw = raw.removeprefix(UTF8_BOM)
             if not raw.strip():
                 continue
             text = _decode(raw, path, i)
             try:
-                rec = json.loads(text)
+                rec = _parse_json_record(text, path, i)
             except json.JSONDecodeError as e:
-                raise InputError(f"malformed JSON: {e.msg} at column {e.colno}", path=path, line=i) from None
+                raise InputError(_json_error(e) + _jsonl_hint(text), path=path, line=i) from None
             if not isinstance(rec, dict):
-                raise InputError(f"expected a JSON object per line, got {type(rec).__name__}",
+                hint = "; for a JSON array of records pass --container json" if isinstance(rec, list) else ""
+                raise InputError(f"expected a JSON object per line, got {type(rec).__name__}{hint}",
                                  path=path, line=i)
+            if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+                _check_surrogates(rec, path, i)
             yield i, rec, raw
 
 
 def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Any, None]]:
     raw = Path(path).read_bytes()
     text = _decode_whole(raw, path)
-    dec = json.JSONDecoder()
     n = len(text)
+    maybe_surrogates = "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
 
     def skip_ws(i: int) -> int:
         while i < n and text[i] in " \t\r\n":
@@ -118,21 +293,28 @@ def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> 
     if i >= n or text[i] != "[":
         # a single object or malformed
         try:
-            obj = json.loads(text)
+            obj = _parse_json_record(text, path, line_of(i))
         except json.JSONDecodeError as e:
-            raise InputError(f"malformed JSON: {e.msg} at column {e.colno}", path=path, line=e.lineno) from None
-        raise InputError(f"expected a JSON array of records, got {type(obj).__name__}", path=path, line=1)
+            raise InputError(_json_error(e), path=path, line=e.lineno) from None
+        if isinstance(obj, dict):
+            raise InputError("holds a single JSON object, not an array of records: put the records in "
+                             "a JSON array ([{...}, {...}]) or save them one per line as JSONL",
+                             path=path, line=line_of(i))
+        raise InputError(f"expected a JSON array of records, got {type(obj).__name__}", path=path,
+                         line=line_of(i))
     i = skip_ws(i + 1)
     line, last = 1, 0
     while i < n and text[i] != "]":
         line += text.count("\n", last, i)
         last = i
         try:
-            rec, j = dec.raw_decode(text, i)
+            rec, j = _parse_json_record(text, path, line, decode=lambda i=i: _JSON.raw_decode(text, i))
         except json.JSONDecodeError as e:
-            raise InputError(f"malformed JSON: {e.msg}", path=path, line=line_of(e.pos)) from None
+            raise InputError(_json_error(e), path=path, line=line_of(e.pos)) from None
         if not isinstance(rec, dict):
             raise InputError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
+        if maybe_surrogates:
+            _check_surrogates(rec, path, line)
         yield line, rec, None
         i = skip_ws(j)
         if i < n and text[i] == ",":
@@ -143,42 +325,95 @@ def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> 
         raise InputError("malformed JSON: unterminated array", path=path, line=line_of(n))
 
 
-def _decode_whole(raw: bytes, path: str) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise InputError(f"not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})",
-                         path=path, line=line) from None
+# TSV escapes (see the module docstring)
+_TSV_UNESCAPE = re.compile(r"\\([\\tnr])")
+_TSV_UNESCAPED = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+_TSV_ESCAPE_BACKSLASH = re.compile(r"\\(?=[\\tnr\t\n\r])")
+
+
+def tsv_unescape(value: str) -> str:
+    r"""The value a TSV field stands for: `\t` `\n` `\r` `\\` unescaped, other backslashes kept.
+
+    >>> tsv_unescape(r"a\tb\\n C:\dir")
+    'a\tb\\n C:\\dir'
+    """
+    if "\\" not in value:
+        return value
+    return _TSV_UNESCAPE.sub(lambda m: _TSV_UNESCAPED[m.group(1)], value)
+
+
+def tsv_escape(value: str) -> str:
+    r"""The TSV field for `value`; `tsv_unescape(tsv_escape(v)) == v` for every string.
+
+    >>> tsv_escape("a\tb\\n C:\\dir")
+    'a\\tb\\\\n C:\\dir'
+    """
+    if "\\" in value:
+        value = _TSV_ESCAPE_BACKSLASH.sub(r"\\\\", value)
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
 
 
 def iter_csv(path: str, delimiter: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> tuple[list[str], Iterator[tuple[int, dict, None]]]:
+    """(header, iterator of (line where the row starts, row, None)) for a CSV (`,`) or TSV (tab)."""
     raw = Path(path).read_bytes()
     text = _decode_whole(raw, path)
     csv.field_size_limit(max_line_bytes)
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    tsv = delimiter == "\t"
+    if tsv:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    kind = "TSV" if tsv else "CSV"
+
+    def csv_error(e: csv.Error, start: int) -> InputError:
+        msg = str(e)
+        if msg == "unexpected end of data":
+            return InputError('unterminated quoted field: a " opens a field on this line and is never '
+                              'closed (write a literal " inside a quoted field as "")', path=path, line=start)
+        if "field larger than field limit" in msg:
+            return InputError(f"a field is over the limit of {max_line_bytes} bytes ({_MAX_LINE_HINT})",
+                              path=path, line=start)
+        if "expected after" in msg:
+            msg += ' (a quoted field must end at its closing quote; write a literal " inside it as "")'
+        if reader.line_num > start:
+            msg += f" (in the row starting on line {start})"
+        return InputError(f"malformed {kind}: {msg}", path=path, line=reader.line_num)
+
     try:
         header = next(reader)
     except StopIteration:
         raise InputError("file is empty (no header row)", path=path) from None
     except csv.Error as e:
-        raise InputError(f"malformed CSV header: {e}", path=path, line=1) from None
+        raise csv_error(e, 1) from None
+    if tsv:
+        header = [tsv_unescape(h) for h in header]
+    seen: set[str] = set()
+    for h in header:
+        if h in seen:
+            raise InputError(f"column {h!r} appears twice in the header; rename one",
+                             path=path, line=1, field=h)
+        seen.add(h)
 
     def rows() -> Iterator[tuple[int, dict, None]]:
         while True:
+            start = reader.line_num + 1
             try:
                 values = next(reader)
             except StopIteration:
                 return
             except csv.Error as e:
-                raise InputError(f"malformed CSV: {e}", path=path, line=reader.line_num) from None
+                raise csv_error(e, start) from None
             if not values:
                 continue
             if len(values) != len(header):
-                raise InputError(f"expected {len(header)} columns ({', '.join(header)}), got {len(values)}",
-                                 path=path, line=reader.line_num)
-            yield reader.line_num, dict(zip(header, values, strict=True)), None
+                more = f" (the row runs from line {start} to {reader.line_num})" if reader.line_num > start else ""
+                raise InputError(f"expected {len(header)} columns ({', '.join(header)}), got {len(values)}{more}",
+                                 path=path, line=start)
+            if tsv:
+                values = [tsv_unescape(v) for v in values]
+            yield start, dict(zip(header, values, strict=True)), None
 
     return header, rows()
 
@@ -364,6 +599,28 @@ def dumps_jsonl_record(rec: dict) -> str:
     return json.dumps(rec, ensure_ascii=False) + "\n"
 
 
+def _cell(v: Any) -> str:
+    return "" if v is None else v if isinstance(v, str) else str(v)
+
+
+def write_table_rows(f: Any, container: str, header: list[str], records: list[dict]) -> None:
+    """Write a header and rows as CSV or TSV (the module docstring's conventions) to text file `f`,
+    so that `iter_csv` reads back exactly `header` and `records` (missing cells as "")."""
+    if header and header[0].startswith("\ufeff"):
+        f.write("\ufeff")  # readers skip one leading byte-order mark: keep the header's own
+    rows = [[_cell(r.get(c, "")) for c in header] for r in records]
+    if container == "tsv":
+        for row in [header, *rows]:
+            f.write("\t".join([tsv_escape(v) for v in row]) + "\n")
+        return
+    # RFC 4180 rows ending in LF. The csv module quotes a field holding LF but not one holding
+    # only CR (with an LF line terminator), so a row with a CR is written fully quoted.
+    w = csv.writer(f, lineterminator="\n")
+    quote_all = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in [header, *rows]:
+        (quote_all if any("\r" in v for v in row) else w).writerow(row)
+
+
 def write_examples(examples: list[Example], path: str | os.PathLike, schema: str = "openai",
                    container: str | None = None, column_map: dict | None = None,
                    columns: list[str] | None = None) -> Path:
@@ -390,13 +647,7 @@ def write_examples(examples: list[Example], path: str | os.PathLike, schema: str
         for r in records:
             header += [k for k in r if k not in header]
         with atomic_write(path) as f:
-            delim = "," if container == "csv" else "\t"
-            w = csv.writer(f, delimiter=delim, lineterminator="\n",
-                           quoting=csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL,
-                           escapechar="\\" if delim == "\t" else None)
-            w.writerow(header)
-            for r in records:
-                w.writerow([r.get(c, "") for c in header])
+            write_table_rows(f, container, header, records)
     elif container == "parquet":
         from safemix.errors import require
 

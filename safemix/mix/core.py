@@ -712,8 +712,10 @@ class _JsonlOutput:
     so runs of user rows between two safety rows are copied as one slice of the block.
     """
 
-    def __init__(self, prep: _Prepared, plan: _Plan, cfg: MixConfig, data: _HashingSink, prov: _HashingSink) -> None:
+    def __init__(self, prep: _Prepared, plan: _Plan, cfg: MixConfig, data: _HashingSink, prov: _HashingSink,
+                 eol: bytes = b"\n") -> None:
         self.prep, self.plan, self.cfg, self.data, self.prov = prep, plan, cfg, data, prov
+        self.eol = eol  # the job's line ending (b"\r\n" for a CRLF job), used for safety rows
         # user index before which each safety row goes; a sentinel past the end
         self.before = [p - k for k, p in enumerate(plan.positions)] + [prep.n_user + 1]
         self.row, self.k, self.users = 0, 0, 0
@@ -734,7 +736,7 @@ class _JsonlOutput:
         rec = self.rec_b[idx]
         if self.cfg.inline_provenance:
             rec = _splice(rec, self.cfg.inline_key, prov_b)
-        self.data.add(rec + b"\n")
+        self.data.add(rec + self.eol)
         self.prov.add(prov_b + b"\n")
         self.row += 1
         self.k += 1
@@ -829,14 +831,20 @@ def _write_jsonl(job_path: Path, prep: _Prepared, plans: list[_Plan], outs: list
     if _stat(job_path) != stat0:
         raise InputError("the job file changed while it was being mixed; run again", path=str(job_path))
     sha_in = hashlib.sha256()
+    with open(job_path, "rb") as f:  # safety rows end like the first line (pass 1 bounded its length)
+        eol = b"\r\n" if f.readline().endswith(b"\r\n") else b"\n"
     with ExitStack() as stack:
         writers = []
         for plan, out in zip(plans, outs, strict=True):
             d = _HashingSink(stack.enter_context(atomic_write(out, "wb")))
             p = _HashingSink(stack.enter_context(atomic_write(sidecar_path(out), "wb")))
-            writers.append(_JsonlOutput(prep, plan, cfg, d, p))
+            writers.append(_JsonlOutput(prep, plan, cfg, d, p, eol))
         n = 0
         with open(job_path, "rb") as f, _progress(cfg, "mix: writing", prep.n_user) as bar:
+            if f.read(3) == b"\xef\xbb\xbf":  # a UTF-8 byte-order mark is not part of the first row
+                sha_in.update(b"\xef\xbb\xbf")
+            else:
+                f.seek(0)
             for first, lines in _iter_blocks(f, sha_in):
                 if n + len(lines) > prep.n_user:
                     break  # the file grew: reported below, before anything is renamed into place
