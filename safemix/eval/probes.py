@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from safemix.errors import ConfigError, InputError
+from safemix.formats.io import json_error_message
 
 PROBE_KINDS = ("harmful", "benign")
 PROBE_SET_VERSION = 1
@@ -170,7 +171,7 @@ def read_table(path: str | os.PathLike) -> Table:
             try:
                 rec = json.loads(ln)
             except json.JSONDecodeError as e:
-                raise InputError(f"malformed JSON: {e.msg} at column {e.colno}", path=sp, line=i) from None
+                raise InputError(json_error_message(e), path=sp, line=i) from None
             if isinstance(rec, str):
                 rec = {"prompt": rec}
             if not isinstance(rec, dict):
@@ -183,7 +184,7 @@ def read_table(path: str | os.PathLike) -> Table:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise InputError(f"malformed JSON: {e.msg} at column {e.colno}", path=sp, line=e.lineno) from None
+            raise InputError(json_error_message(e), path=sp, line=e.lineno) from None
         rows, layout = _json_rows(sp, data)
         if layout is None:  # report file lines, not item numbers, for a top-level array
             rows = [(ln, rec) for ln, (_, rec) in zip(_array_item_lines(text), rows, strict=True)]

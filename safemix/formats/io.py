@@ -176,7 +176,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _json_error(e: json.JSONDecodeError) -> str:
+def json_error_message(e: json.JSONDecodeError) -> str:
+    """'malformed JSON: <what> at column N' (Python's messages sometimes end in 'at' already)."""
     msg = e.msg if e.msg.endswith(" at") else e.msg + " at"  # "Unterminated string starting at"
     return f"malformed JSON: {msg} column {e.colno}"
 
@@ -265,7 +266,7 @@ def iter_jsonl(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Itera
             try:
                 rec = _parse_json_record(text, path, i)
             except json.JSONDecodeError as e:
-                raise InputError(_json_error(e) + _jsonl_hint(text), path=path, line=i) from None
+                raise InputError(json_error_message(e) + _jsonl_hint(text), path=path, line=i) from None
             if not isinstance(rec, dict):
                 hint = "; for a JSON array of records pass --container json" if isinstance(rec, list) else ""
                 raise InputError(f"expected a JSON object per line, got {type(rec).__name__}{hint}",
@@ -295,7 +296,7 @@ def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> 
         try:
             obj = _parse_json_record(text, path, line_of(i))
         except json.JSONDecodeError as e:
-            raise InputError(_json_error(e), path=path, line=e.lineno) from None
+            raise InputError(json_error_message(e), path=path, line=e.lineno) from None
         if isinstance(obj, dict):
             raise InputError("holds a single JSON object, not an array of records: put the records in "
                              "a JSON array ([{...}, {...}]) or save them one per line as JSONL",
@@ -310,7 +311,7 @@ def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> 
         try:
             rec, j = _parse_json_record(text, path, line, decode=lambda i=i: _JSON.raw_decode(text, i))
         except json.JSONDecodeError as e:
-            raise InputError(_json_error(e), path=path, line=line_of(e.pos)) from None
+            raise InputError(json_error_message(e), path=path, line=line_of(e.pos)) from None
         if not isinstance(rec, dict):
             raise InputError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
         if maybe_surrogates:

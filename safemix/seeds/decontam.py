@@ -167,7 +167,6 @@ def decontamination_report(inputs: list[Item], against: list[Item], *, input_sou
 def write_kept_rows(table: Any, keep: list[int], out: str | os.PathLike) -> Path:
     """Write rows `keep` (indices into `table.rows`) of a `safemix.eval.probes.Table`
     to `out` in the same container, atomically. JSONL lines are copied byte for byte."""
-    import csv
     import json
 
     from safemix.utils import atomic_write
@@ -193,11 +192,10 @@ def write_kept_rows(table: Any, keep: list[int], out: str | os.PathLike) -> Path
             json.dump(doc, f, ensure_ascii=False, indent=2)
             f.write("\n")
     elif c in ("csv", "tsv"):
-        with atomic_write(out) as f:
-            w = csv.writer(f, delimiter="," if c == "csv" else "\t", lineterminator="\n")
-            w.writerow(table.columns)
-            for r in rows:
-                w.writerow([r.get(col, "") for col in table.columns])
+        from safemix.formats.io import write_table_rows
+
+        with atomic_write(out) as f:  # the job reader's conventions, so the file reads back exactly
+            write_table_rows(f, c, list(table.columns), rows)
     elif c == "txt":
         with atomic_write(out) as f:
             f.writelines(r["prompt"] + "\n" for r in rows)
