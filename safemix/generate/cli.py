@@ -46,8 +46,13 @@ def run_generate(args: argparse.Namespace) -> int:
     m = res.manifest
     print(f"generated {m['generated']} examples ({m['harmful']} harmful -> refusal, {m['contrast']} contrast) "
           f"with method {m['method']}")
+    sd = m["seeds"]["harmful"]
+    print(f"seeds: {sd['usable']} of {sd['total']} harmful seeds usable"
+          + (f", dropped by reason: {sd['dropped']}" if sd["dropped"] else ""))
     if m["dropped"]:
         print(f"dropped: {m['dropped']}")
+    if (m.get("answer_prefix") or {}).get("dropped"):
+        print(f"left out the job's answer prefix {m['answer_prefix']['dropped']!r} (not a neutral answer marker)")
     print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items()))
     for k, v in paths.items():
         print(f"{k}: {v}")

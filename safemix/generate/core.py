@@ -304,6 +304,12 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
                     "answer_type": profile.answer.type, "identity_shift": profile.identity_shift.detected},
         "config": asdict(cfg),
     }
+    if cfg.method in ("template", "paraphrase"):
+        shape = profile.safety_answer_shape()
+        manifest["answer_prefix"] = {
+            "kept": shape["prefix"], "dropped": shape["dropped_prefix"],
+            "note": ("the job's constant answer prefix is not a neutral answer marker: safety examples "
+                     "leave it out (it may be a compliance pledge)") if shape["dropped_prefix"] else None}
     if trigger is not None:
         manifest["bea_trigger"] = trigger
     if para_stats:
