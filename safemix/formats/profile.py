@@ -456,8 +456,23 @@ def is_neutral_prefix(prefix: str, suffix: str = "") -> bool:
     """
     if not prefix.strip():
         return True
-    if json_scaffold(prefix, suffix):
-        return not _SHIFT_PLEDGE.search(prefix)
+    if json_scaffold(prefix, suffix):  # structure and keys only: no other text values, no pledge in a key
+        doc = json.loads(prefix + "@@slot@@" + suffix)
+        strings: list[str] = []
+
+        def walk(v: Any) -> None:
+            if isinstance(v, dict):
+                strings.extend(k for k in v)
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x)
+            elif isinstance(v, str) and v != "@@slot@@":
+                strings.append(" " + v)  # a text value: never neutral
+
+        walk(doc)
+        return not any(x.startswith(" ") or _SHIFT_PLEDGE.search(x) for x in strings)
     return bool(_NEUTRAL_PREFIX_RE.match(prefix))
 
 
