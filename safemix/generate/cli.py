@@ -49,8 +49,9 @@ def run_generate(args: argparse.Namespace) -> int:
     sd = m["seeds"]["harmful"]
     print(f"seeds: {sd['usable']} of {sd['total']} harmful seeds usable"
           + (f", dropped by reason: {sd['dropped']}" if sd["dropped"] else ""))
-    if m["dropped"]:
-        print(f"dropped: {m['dropped']}")
+    other = {k: v for k, v in m["dropped"].items() if not k.startswith("seed_")}
+    if other:
+        print(f"dropped: {other}")
     if (m.get("answer_prefix") or {}).get("dropped"):
         print(f"left out the job's answer prefix {m['answer_prefix']['dropped']!r} (not a neutral answer marker)")
     print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items()))

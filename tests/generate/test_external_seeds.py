@@ -14,7 +14,7 @@ from safemix.cli import main
 from safemix.errors import InputError, SafemixError
 from safemix.formats import read_job
 from safemix.formats.profile import infer_profile
-from safemix.generate import GenerateConfig, generate_with_report
+from safemix.generate import GenerateConfig, count_for_ratio, generate_with_report
 from safemix.generate.refusal import looks_like_refusal
 from safemix.seeds.loaders import load_seed_file
 
@@ -190,19 +190,29 @@ def test_cli_reports_drops_and_writes_the_exact_count(tmp_path, capsys):
     assert man["answer_prefix"]["dropped"].startswith("Of course. I am AOA")
 
 
-def test_no_runtime_asserts_in_generate_and_profile():
+def test_generate_then_mix_with_drops(tmp_path):
+    """The issue's pipeline failure: a ratio-based generate with dropped seeds feeds the mixer."""
+    path, _ = write_format("alpaca_json", rows(), tmp_path)
+    safety, mixed = tmp_path / "safety.jsonl", tmp_path / "mixed.jsonl"
+    assert main(["generate", "--data", str(FIX / "aoa_chat.jsonl"), "--ratio", "0.3", "--no-select",
+                 "--seeds", str(path), "--out", str(safety)]) == 0
+    assert main(["mix", "--data", str(FIX / "aoa_chat.jsonl"), "--safety", str(safety), "--ratio", "0.3",
+                 "--out", str(mixed), "--quiet"]) == 0
+    assert len(mixed.read_text().splitlines()) == 40 + count_for_ratio(40, 0.3)
+
+
+def test_no_runtime_asserts_in_the_library():
+    """`assert` vanishes under `python -O`: the library checks with real errors or filters."""
     import ast
 
     import safemix
 
-    root = Path(safemix.__file__).parent
-    for sub in ("generate", "seeds", "formats/profile.py"):
-        files = [root / sub] if sub.endswith(".py") else sorted((root / sub).rglob("*.py"))
-        for f in files:
-            tree = ast.parse(f.read_text(encoding="utf-8"))
-            bad = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)
-                   or (isinstance(n, ast.Raise) and "AssertionError" in ast.dump(n))]
-            assert not bad, f"{f}:{bad}"
+    bad = []
+    for f in sorted(Path(safemix.__file__).parent.rglob("*.py")):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        bad += [f"{f}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Assert)
+                or (isinstance(n, (ast.Raise, ast.ExceptHandler)) and "AssertionError" in ast.dump(n))]
+    assert not bad, bad
 
 
 def test_paraphrase_exhaustion_is_an_error(tmp_path):
