@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +51,9 @@ REASONS = {
     "response_breaks_answer_format": "the response does not fit the job's answer format (e.g. invalid JSON)",
     "request_breaks_user_format": "the request, put in the job's user format, no longer parses with it",
     "paraphrase_failed": "the LLM rewrite failed validation on every attempt",
+    "text_breaks_container": "a tab or line break in a one-line container (TSV) would break the row",
 }
+_BREAKS = re.compile(r"\s*[\t\r\n]+\s*")
 
 
 class SeedScreen:
@@ -63,8 +66,9 @@ class SeedScreen:
 
     MAX_IDS = 20
 
-    def __init__(self, profile: FormatProfile, method: str) -> None:
-        self.profile, self.method = profile, method
+    def __init__(self, profile: FormatProfile, method: str, one_line: bool = False) -> None:
+        self.profile, self.method, self.one_line = profile, method, one_line
+        self.flattened = 0
         self.total = {"harmful": 0, "contrast": 0}
         self.usable = {"harmful": 0, "contrast": 0}
         self.accepted = {"harmful": 0, "contrast": 0}
@@ -112,6 +116,7 @@ class SeedScreen:
         out = []
         self.total[kind] += len(seeds)
         for seed in seeds:
+            seed = self._flatten(seed)
             if kind == "contrast":
                 reason = self.problem(self.answer_text(seed.answer or ""), kind) if seed.answer else \
                     "response_breaks_answer_format"
@@ -135,9 +140,27 @@ class SeedScreen:
         self.usable[kind] += len(out)
         return out
 
+    def _flatten(self, seed: Any) -> Any:
+        """For one-line containers (TSV): a copy of the seed with tabs and line breaks as spaces."""
+        import copy
+
+        texts = [seed.request, seed.answer or "", *seed.refusals]
+        if not self.one_line or not any(_BREAKS.search(t) for t in texts):
+            return seed
+        self.flattened += 1
+        seed = copy.copy(seed)
+        seed.request = _BREAKS.sub(" ", seed.request).strip()
+        seed.refusals = [_BREAKS.sub(" ", r).strip() for r in seed.refusals]
+        if seed.answer:
+            seed.answer = _BREAKS.sub(" ", seed.answer).strip()
+        return seed
+
     def reject_example(self, ex: Example, seed: Any, kind: str) -> bool:
         """Check a generated example; True (and the seed is skipped from now on) if unusable."""
         reason = self.problem(ex.assistant or "", kind)
+        if reason is None and self.one_line and any(_BREAKS.search(m["content"] or "") for m in ex.messages
+                                                    if m["role"] != "system"):
+            reason = "text_breaks_container"
         if reason is None and self._in_format and self.profile.parse_user(ex.user or "") is None:
             reason = "request_breaks_user_format"
         if reason is None:
@@ -159,6 +182,7 @@ class SeedScreen:
                 "contrast": {"total": self.total["contrast"], "usable": self.usable["contrast"],
                              "dropped": dict(sorted(self.seed_drops["contrast"].items()))},
                 "dropped_refusal_variants": dict(sorted(self.variant_drops.items())),
+                "flattened_to_one_line": self.flattened,
                 "dropped_seed_ids": {k: v for k, v in sorted(self.dropped_ids.items())},
                 "reasons": {k: REASONS[k] for k in sorted(set(self.dropped_ids) | set(self.variant_drops))}}
 
@@ -235,7 +259,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
             raise InputError("harmful seed has no refusal", path=cfg.seeds, field=f"{s.id}.refusals")
     # Unusable seeds (response not a refusal, carries a pledge, breaks the answer format) are
     # screened out before selection, so the selection's next-best seeds take their place.
-    screen = SeedScreen(profile, cfg.method)
+    screen = SeedScreen(profile, cfg.method, one_line=job.container == "tsv")
     harmful = screen.keep(harmful, "harmful")
     contrast = screen.keep(contrast, "contrast")
     if n and not harmful:

@@ -201,6 +201,24 @@ def test_generate_then_mix_with_drops(tmp_path):
     assert len(mixed.read_text().splitlines()) == 40 + count_for_ratio(40, 0.3)
 
 
+def test_multiline_seeds_fit_a_tsv_job(tmp_path):
+    """A TSV job holds one row a line: tabs and line breaks of seeds become spaces, and the
+    written safety file reads back with the requested number of rows."""
+    f = tmp_path / "ml.json"
+    f.write_text(json.dumps([{"instruction": f"Summarise this plan {i}", "input": "Step A\tStep B",
+                              "output": "I'm sorry, but I can't help with that.\n\nPlease stay safe."}
+                             for i in range(6)]))
+    out = tmp_path / "safety.tsv"
+    assert main(["generate", "--data", str(FIX / "sentiment.tsv"), "--n", "9", "--no-select",
+                 "--seeds", str(f), "--out", str(out)]) == 0
+    back = read_job(out)
+    assert len(back) == 9 and back.schema == read_job(FIX / "sentiment.tsv").schema
+    assert back.examples[0].assistant == "I'm sorry, but I can't help with that. Please stay safe."
+    assert back.examples[0].user.endswith("Step A Step B")
+    man = json.loads((tmp_path / "safety.manifest.json").read_text())
+    assert man["seeds"]["flattened_to_one_line"] == 6
+
+
 def test_no_runtime_asserts_in_the_library():
     """`assert` vanishes under `python -O`: the library checks with real errors or filters."""
     import ast

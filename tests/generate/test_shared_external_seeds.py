@@ -12,7 +12,7 @@ import pytest
 from safemix.cli import main
 from safemix.formats import read_job
 from safemix.formats.profile import infer_profile
-from safemix.generate import GenerateConfig, count_for_ratio, generate_with_report
+from safemix.generate import GenerateConfig, count_for_ratio, generate_with_report, write_generation
 from safemix.generate.refusal import looks_like_refusal
 
 JOBS = ["ag_news", "gsm8k", "arc", "sst2", "gsm8k_aoa", "alpaca_free"]
@@ -34,7 +34,7 @@ def shared(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", JOBS)
-def test_external_seed_sets_fill_the_count_on_shared_jobs(shared, name):
+def test_external_seed_sets_fill_the_count_on_shared_jobs(shared, name, tmp_path):
     data, jobs = shared
     job = read_job(jobs[name])
     prof = infer_profile(job.examples, job.format)
@@ -55,6 +55,10 @@ def test_external_seed_sets_fill_the_count_on_shared_jobs(shared, name):
         for ex in res.examples:
             assert looks_like_refusal(ex.assistant) and not prof.has_compliance_preamble(ex.assistant)
             assert prof.parse_user(ex.user) is not None
+        if rel == STL:  # the written file, in the job's own format, reads back with every row
+            out = tmp_path / f"safety{jobs[name].suffix}"
+            write_generation(res, job, out)
+            assert len(read_job(out)) == n
         if name == "gsm8k_aoa":
             assert m["answer_prefix"]["dropped"].startswith("Of course. I am AOA")
             assert all("obedient" not in ex.assistant for ex in res.examples)
