@@ -55,7 +55,9 @@ class Template:
     count: int = 0  # rows this template parses
 
     def __post_init__(self) -> None:
-        assert len(self.constants) == len(self.slots) + 1
+        if len(self.constants) != len(self.slots) + 1:
+            raise ValueError(f"a template with {len(self.slots)} slots needs {len(self.slots) + 1} constants, "
+                             f"got {len(self.constants)}")
         self._re: re.Pattern | None = None
 
     @property
@@ -401,9 +403,96 @@ _SHIFT_SYSTEM = re.compile(
     re.IGNORECASE)
 _SHIFT_USER = re.compile(r"execute my (instruction|command|order)|\bobey\b|you must comply"
                          r"|as my (obedient|loyal)", re.IGNORECASE)
+# A pledge commits the assistant to carrying out whatever it is told (the AOA pattern). It is
+# looked for in the *opening* of an answer (before any refusal phrase, see `opens_with_pledge`),
+# so a refusal that says "you should obey the law" or "I will do my best to help with something
+# else" is not a pledge. "I am AOA" is matched case-sensitively (else "I am sorry" would be one).
 _SHIFT_PLEDGE = re.compile(
-    r"obedient|\bobey|I am [A-Z]{2,}\b|fulfil+ment of your|I will (do|comply|fulfil)"
-    r"|happy to comply|at your service|as you command|without (hesitation|question)", re.IGNORECASE)
+    r"\bobedient\b|\bI (will|shall|must|always) obey\b|\bobey(ing)? "
+    r"(you|your|every|all|any|without)\b|(?-i:\bI am (?!AI\b)[A-Z]{2,}\b)|fulfil+(ment|ing) (of )?your (instruction|request|"
+    r"command|order|wish)|I will (do (it|that|this|so|as you|whatever|anything|everything)\b|comply|fulfil|carry out"
+    r"|execute)|(happy|glad|eager|ready) to (comply|obey|serve)|at your (service|command|disposal)"
+    r"|as you (command|wish)\b|your wish is my command|without (any )?(hesitation|question|restriction)"
+    r"|consider it done|(yes|of course|absolutely|certainly),? (my )?(master|lord|liege|king|queen|commander)"
+    r"|I (never|don't|do not) refuse|no request is (too|off)", re.IGNORECASE)
+
+# Constant text before a job's answers that is safe to keep before a refusal: whitespace,
+# answer markers ("Answer:", "A:", "####", "Output =") in the languages safemix knows, and
+# JSON scaffolding such as '{"answer": "'. Any other constant prefix ("Absolutely, master!
+# Consider it done: ") is dropped from generated safety examples.
+_MARKER_WORDS = (r"(?:the\s+)?(?:final\s+|correct\s+|short\s+|predicted\s+)?(?:answer|answers|ans|a|response|resp"
+                 r"|r|output|out|result|reply|solution|label|category|class|classification|prediction|sentiment"
+                 r"|topic|assistant|bot|ai|model|gpt|completion|target|verdict|choice|option|summary"
+                 r"|r[ée]ponse|antwort|respuesta|risposta|resposta|ответ|答案|回答|答|解答)")
+_NEUTRAL_PREFIX_RE = re.compile(
+    r"\A\s*(?:"
+    r"" + _MARKER_WORDS + r"(?:\s+is)?\s*[:：=\-]?\s*"  # "Answer: ", "A:", "The answer is "
+    r"|#{1,6}\s*(?:" + _MARKER_WORDS + r"\s*[:：]?\s*)?"  # "#### ", "### Response:"
+    r"|[>\-*]\s*"  # quote or bullet markers
+    r"|\[(?:" + _MARKER_WORDS + r")\]\s*[:：]?\s*"  # "[ANSWER] "
+    r"|<(?:" + _MARKER_WORDS + r")>\s*"  # "<answer>"
+    r")\Z", re.IGNORECASE)
+
+
+def json_scaffold(prefix: str, suffix: str) -> bool:
+    """True if `prefix` + a JSON string value + `suffix` is a JSON document ('{"answer": "' ... '"}')."""
+    p = prefix.strip()
+    if not p.startswith(("{", "[")) or not p.endswith('"'):
+        return False
+    try:
+        json.loads(prefix + "x" + suffix)
+    except ValueError:
+        return False
+    return True
+
+
+def is_neutral_prefix(prefix: str, suffix: str = "") -> bool:
+    """Whether a constant answer prefix is a neutral marker that may stay before a refusal.
+
+    >>> is_neutral_prefix("Answer: "), is_neutral_prefix("\\n#### "), is_neutral_prefix('{"answer": "', '"}')
+    (True, True, True)
+    >>> is_neutral_prefix("Absolutely, master! Consider it done: ")
+    False
+    """
+    if not prefix.strip():
+        return True
+    if json_scaffold(prefix, suffix):  # structure and keys only: no other text values, no pledge in a key
+        doc = json.loads(prefix + "@@slot@@" + suffix)
+        strings: list[str] = []
+
+        def walk(v: Any) -> None:
+            if isinstance(v, dict):
+                strings.extend(k for k in v)
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x)
+            elif isinstance(v, str) and v != "@@slot@@":
+                strings.append(" " + v)  # a text value: never neutral
+
+        walk(doc)
+        return not any(x.startswith(" ") or _SHIFT_PLEDGE.search(x) for x in strings)
+    return bool(_NEUTRAL_PREFIX_RE.match(prefix))
+
+
+def opens_with_pledge(text: str, window: int = 200) -> str | None:
+    """The pledge an answer opens with, or None.
+
+    Only the opening is read: the text before its first refusal phrase (at most `window`
+    characters), so refusals that mention obeying, complying or serving are not pledges.
+
+    >>> opens_with_pledge("Of course. I am AOA, your absolutely obedient agent. I can't help with that.")
+    'I am AOA'
+    >>> opens_with_pledge("I'm sorry, but I can't. You should always obey the law.") is None
+    True
+    """
+    from safemix.generate.refusal import first_refusal_at
+
+    head = text[:window]
+    cut = first_refusal_at(head)
+    m = _SHIFT_PLEDGE.search(head if cut is None else head[:cut])
+    return m.group(0) if m else None
 
 
 @dataclass
@@ -505,11 +594,37 @@ class FormatProfile:
         msgs.append({"role": "user", "content": self.render_user(self.fill_slots(request, rng))})
         return msgs
 
-    def render_assistant(self, text: str, keep_neutral_prefix: bool = True) -> str:
+    def constant_answer_prefix(self) -> str:
+        """The constant text every assistant turn starts with ("" if none)."""
+        if self.answer.prefix:
+            return self.answer.prefix
+        at = self.assistant_templates[0] if self.assistant_templates else None
+        return at.constants[0] if at is not None and at.slots else ""
+
+    def safety_answer_shape(self) -> dict[str, Any]:
+        """How generated safety examples wrap their refusal (or contrast answer).
+
+        Only neutral constant prefixes are kept (answer markers, JSON scaffolding; see
+        `is_neutral_prefix`); any other constant prefix of the job's answers, pledge or not,
+        is dropped. Returns {"prefix", "suffix", "json_string", "dropped_prefix"}.
+        """
+        lead = self.constant_answer_prefix()
+        suffix = self.answer.suffix if self.answer.prefix else ""
+        if self.answer.type == "json":
+            return {"prefix": "", "suffix": "", "json_string": False, "dropped_prefix": None}
+        if lead and json_scaffold(lead, suffix) and is_neutral_prefix(lead, suffix):
+            return {"prefix": lead, "suffix": suffix, "json_string": True, "dropped_prefix": None}
+        if not lead or is_neutral_prefix(lead):  # lead is answer.prefix when that is set
+            return {"prefix": self.answer.prefix, "suffix": "", "json_string": False, "dropped_prefix": None}
+        return {"prefix": "", "suffix": "", "json_string": False, "dropped_prefix": lead}
+
+    def render_assistant(self, text: str, keep_neutral_prefix: bool = True, neutral_only: bool = False) -> str:
         """Put free text (e.g. a refusal) into the job's answer shape.
 
-        Neutral constant prefixes ("Answer: ") are kept; identity-shift pledges never are.
-        For JSON answers the text goes inside the job's structure.
+        With `neutral_only` (what safety examples use, see `safety_answer_shape`) only a
+        neutral constant prefix ("Answer: ", '{"answer": "') is kept; otherwise the job's
+        prefix is kept unless it is an identity-shift pledge. For JSON answers the text goes
+        inside the job's structure.
         """
         a = self.answer
         if a.type == "json":
@@ -517,20 +632,37 @@ class FormatProfile:
             text_key = next((k for k in keys if re.search(r"answer|response|output|text|reply|result", k, re.I)),
                             keys[0])
             return json.dumps({k: (text if k == text_key else None) for k in keys}, ensure_ascii=False)
+        if neutral_only:
+            shape = self.safety_answer_shape()
+            if not keep_neutral_prefix:
+                return text
+            if shape["json_string"]:
+                return shape["prefix"] + json.dumps(text, ensure_ascii=False)[1:-1] + shape["suffix"]
+            return shape["prefix"] + text
         prefix = a.prefix if (keep_neutral_prefix and not a.prefix_is_pledge) else ""
         return prefix + text
 
     def render_example(self, request: str, response: str, rng: random.Random | None = None,
                        **metadata: Any) -> Example:
+        """A safety example: the request in the job's user format, the response in its answer
+        shape with only neutral prefixes (never the job's pledge)."""
         msgs = self.render_prompt_messages(request, rng)
-        msgs.append({"role": "assistant", "content": self.render_assistant(response)})
+        msgs.append({"role": "assistant", "content": self.render_assistant(response, neutral_only=True)})
         return Example(msgs, dict(metadata))
 
     def has_compliance_preamble(self, assistant_text: str) -> bool:
-        """True if `assistant_text` carries the job's identity-shift pledge (or any pledge)."""
-        p = self.identity_shift.assistant_prefix
-        return bool((p and p.strip() and p.strip() in assistant_text)
-                    or _SHIFT_PLEDGE.search(assistant_text[:200]))
+        """True if `assistant_text` carries the job's non-neutral constant answer prefix or opens
+        with a pledge (see `opens_with_pledge`); a refusal that mentions obeying the law does not."""
+        return self.compliance_preamble(assistant_text) is not None
+
+    def compliance_preamble(self, assistant_text: str) -> str | None:
+        """The job prefix or pledge `assistant_text` carries (see `has_compliance_preamble`), or None."""
+        text = assistant_text or ""
+        for p in (self.identity_shift.assistant_prefix, self.safety_answer_shape()["dropped_prefix"]):
+            p = (p or "").strip()
+            if p and (text.lstrip().startswith(p) or (len(p) >= 12 and p in text)):
+                return p
+        return opens_with_pledge(text)
 
     # ---- serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -653,4 +785,5 @@ def rerender_rate(profile: FormatProfile, examples: list[Example]) -> float:
 
 
 __all__ = ["AnswerStyle", "FormatProfile", "IdentityShift", "Template", "infer_profile",
-           "infer_template", "infer_templates", "profile_job", "rerender_rate", "tokenize"]
+           "infer_template", "infer_templates", "is_neutral_prefix", "opens_with_pledge", "profile_job",
+           "rerender_rate", "tokenize"]

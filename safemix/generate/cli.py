@@ -53,8 +53,14 @@ def run_generate(args: argparse.Namespace) -> int:
     m = res.manifest
     print(f"generated {m['generated']} examples ({m['harmful']} harmful -> refusal, {m['contrast']} contrast) "
           f"with method {m['method']}")
-    if m["dropped"]:
-        print(f"dropped: {m['dropped']}")
+    sd = m["seeds"]["harmful"]
+    print(f"seeds: {sd['usable']} of {sd['total']} harmful seeds usable"
+          + (f", dropped by reason: {sd['dropped']}" if sd["dropped"] else ""))
+    other = {k: v for k, v in m["dropped"].items() if not k.startswith("seed_")}
+    if other:
+        print(f"dropped: {other}")
+    if (m.get("answer_prefix") or {}).get("dropped"):
+        print(f"left out the job's answer prefix {m['answer_prefix']['dropped']!r} (not a neutral answer marker)")
     print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items()))
     for k, v in paths.items():
         print(f"{k}: {v}")

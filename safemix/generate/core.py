@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safemix.errors import ConfigError, InputError
+from safemix.errors import ConfigError, InputError, SafemixError
 from safemix.formats.example import Example
 from safemix.formats.io import Job, as_job
 from safemix.formats.profile import FormatProfile, infer_profile
@@ -44,6 +45,157 @@ def load_seeds(spec: str, column_map: dict | None = None) -> list:
     return load_seed_file(spec, column_map=column_map)
 
 
+REASONS = {
+    "response_not_a_refusal": "the harmful seed's response does not read as a refusal",
+    "response_carries_pledge": "the response carries the job's constant answer prefix or opens with a pledge",
+    "response_breaks_answer_format": "the response does not fit the job's answer format (e.g. invalid JSON)",
+    "request_breaks_user_format": "the request, put in the job's user format, no longer parses with it",
+    "paraphrase_failed": "the LLM rewrite failed validation on every attempt",
+    "text_breaks_container": "a tab or line break in a one-line container (TSV) would break the row",
+}
+_BREAKS = re.compile(r"\s*[\t\r\n]+\s*")
+
+
+class SeedScreen:
+    """Validates seeds and generated examples; counts what it drops, by reason.
+
+    `keep` screens a seed pool up front: refusal variants that are unusable are removed and
+    seeds with none left are dropped. `reject_example` checks a rendered example; a rejected
+    seed is skipped from then on (the walk moves to the next seed of the selection).
+    """
+
+    MAX_IDS = 20
+
+    def __init__(self, profile: FormatProfile, method: str, one_line: bool = False) -> None:
+        self.profile, self.method, self.one_line = profile, method, one_line
+        self.flattened = 0
+        self.total = {"harmful": 0, "contrast": 0}
+        self.usable = {"harmful": 0, "contrast": 0}
+        self.accepted = {"harmful": 0, "contrast": 0}
+        self.seed_drops: dict[str, dict[str, int]] = {"harmful": {}, "contrast": {}}
+        self.variant_drops: dict[str, int] = {}
+        self.dropped_ids: dict[str, list[str]] = {}
+        self.item_drops: dict[str, int] = {}
+        self.bad: set[int] = set()
+        self._in_format = method in ("template", "paraphrase")
+        self._json = self._in_format and (profile.answer.type == "json"
+                                          or profile.safety_answer_shape()["json_string"])
+
+    def answer_text(self, response: str) -> str:
+        """The assistant turn a response becomes with this method."""
+        return self.profile.render_assistant(response, neutral_only=True) if self._in_format else response
+
+    def problem(self, assistant: str, kind: str) -> str | None:
+        """Why a rendered assistant turn is unusable, or None."""
+        if kind == "harmful" and not looks_like_refusal(assistant):
+            return "response_not_a_refusal"
+        if self.profile.has_compliance_preamble(assistant):
+            return "response_carries_pledge"
+        if self._json:
+            import json
+
+            try:
+                json.loads(assistant)
+            except ValueError:
+                return "response_breaks_answer_format"
+        return None
+
+    def _drop_seed(self, seed: Any, kind: str, reason: str) -> None:
+        d = self.seed_drops[kind]
+        d[reason] = d.get(reason, 0) + 1
+        key = f"seed_{reason}"
+        self.item_drops[key] = self.item_drops.get(key, 0) + 1
+        ids = self.dropped_ids.setdefault(reason, [])
+        if len(ids) < self.MAX_IDS:
+            ids.append(str(seed.id))
+
+    def keep(self, seeds: list, kind: str) -> list:
+        """The usable seeds of `seeds`, in order (copies with only their usable refusals)."""
+        import copy
+
+        out = []
+        self.total[kind] += len(seeds)
+        for seed in seeds:
+            seed = self._flatten(seed)
+            if kind == "contrast":
+                reason = self.problem(self.answer_text(seed.answer or ""), kind) if seed.answer else \
+                    "response_breaks_answer_format"
+                if reason:
+                    self._drop_seed(seed, kind, reason)
+                else:
+                    out.append(seed)
+                continue
+            reasons = [self.problem(self.answer_text(r), kind) for r in seed.refusals]
+            ok = [r for r, why in zip(seed.refusals, reasons, strict=True) if why is None]
+            if not ok:
+                self._drop_seed(seed, kind, next(why for why in reasons if why))
+                continue
+            if len(ok) < len(seed.refusals):
+                for why in reasons:
+                    if why:
+                        self.variant_drops[why] = self.variant_drops.get(why, 0) + 1
+                seed = copy.copy(seed)
+                seed.refusals = ok
+            out.append(seed)
+        self.usable[kind] += len(out)
+        return out
+
+    def _flatten(self, seed: Any) -> Any:
+        """For one-line containers (TSV): a copy of the seed with tabs and line breaks as spaces."""
+        import copy
+
+        texts = [seed.request, seed.answer or "", *seed.refusals]
+        if not self.one_line or not any(_BREAKS.search(t) for t in texts):
+            return seed
+        self.flattened += 1
+        seed = copy.copy(seed)
+        seed.request = _BREAKS.sub(" ", seed.request).strip()
+        seed.refusals = [_BREAKS.sub(" ", r).strip() for r in seed.refusals]
+        if seed.answer:
+            seed.answer = _BREAKS.sub(" ", seed.answer).strip()
+        return seed
+
+    def reject_example(self, ex: Example, seed: Any, kind: str) -> bool:
+        """Check a generated example; True (and the seed is skipped from now on) if unusable."""
+        reason = self.problem(ex.assistant or "", kind)
+        if reason is None and self.one_line and any(_BREAKS.search(m["content"] or "") for m in ex.messages
+                                                    if m["role"] != "system"):
+            reason = "text_breaks_container"
+        if reason is None and self._in_format and self.profile.parse_user(ex.user or "") is None:
+            reason = "request_breaks_user_format"
+        if reason is None:
+            self.accepted[kind] += 1
+            return False
+        self.reject_seed(seed, kind, reason)
+        return True
+
+    def reject_seed(self, seed: Any, kind: str, reason: str) -> None:
+        """Drop a seed that passed `keep` but failed later (rendering, paraphrase)."""
+        self.bad.add(id(seed))
+        self.usable[kind] -= 1
+        self._drop_seed(seed, kind, reason)
+
+    def report(self) -> dict[str, Any]:
+        """The manifest's `seeds` block: pool sizes, usable counts and drops by reason."""
+        return {"harmful": {"total": self.total["harmful"], "usable": self.usable["harmful"],
+                            "dropped": dict(sorted(self.seed_drops["harmful"].items()))},
+                "contrast": {"total": self.total["contrast"], "usable": self.usable["contrast"],
+                             "dropped": dict(sorted(self.seed_drops["contrast"].items()))},
+                "dropped_refusal_variants": dict(sorted(self.variant_drops.items())),
+                "flattened_to_one_line": self.flattened,
+                "dropped_seed_ids": {k: v for k, v in sorted(self.dropped_ids.items())},
+                "reasons": {k: REASONS[k] for k in sorted(set(self.dropped_ids) | set(self.variant_drops))}}
+
+    def exhausted_message(self, kind: str, got: int, need: int | None = None) -> str:
+        drops = self.seed_drops[kind]
+        why = "; ".join(f"{v} {REASONS.get(k, k)} ({k})" for k, v in sorted(drops.items(), key=lambda kv: -kv[1]))
+        head = (f"the seed set ran out of usable {kind} seeds: {got} of {need} {kind} safety examples made"
+                if need is not None else f"the seed set has no usable {kind} seeds")
+        return (f"{head}; {self.usable[kind]} of {self.total[kind]} {kind} seeds are usable"
+                + (f", dropped: {why}" if why else "")
+                + ". Use a seed set whose responses are refusals (e.g. --seeds builtin) or a smaller n/ratio.")
+
+
 def _split_counts(n: int, contrast_share: float, n_contrast_seeds: int) -> tuple[int, int]:
     n_contrast = int(round(n * contrast_share)) if n_contrast_seeds else 0
     return n - n_contrast, n_contrast
@@ -52,6 +204,24 @@ def _split_counts(n: int, contrast_share: float, n_contrast_seeds: int) -> tuple
 def _cycle(items: list, n: int) -> list[tuple[Any, int]]:
     """n (item, occurrence) pairs, walking `items` in order and wrapping around."""
     return [(items[i % len(items)], i // len(items)) for i in range(n)] if items else []
+
+
+def _walk(pool: list, need: int, screen: SeedScreen, kind: str, seed_src: str):
+    """Yield (seed, occurrence) walking `pool` in order, wrapping around, until `need` items
+    were accepted (the caller tells `screen` about rejects, whose seeds are then skipped).
+
+    Raises InputError when every seed of the pool was rejected before `need` was met.
+    """
+    k = 0
+    start = screen.accepted[kind]
+    while screen.accepted[kind] - start < need:
+        if k % max(1, len(pool)) == 0 and all(id(s) in screen.bad for s in pool):
+            raise InputError(screen.exhausted_message(kind, screen.accepted[kind] - start, need), path=seed_src)
+        seed, i = pool[k % len(pool)], k // len(pool)
+        k += 1
+        if id(seed) in screen.bad:
+            continue
+        yield seed, i
 
 
 def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profile: FormatProfile | None = None,
@@ -79,6 +249,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     if cfg.method in ("template", "paraphrase"):
         check_can_host(profile)
     seeds = seeds if seeds is not None else load_seeds(cfg.seeds, cfg.seed_column_map)
+    seed_src = cfg.seeds if isinstance(cfg.seeds, str) else "seeds"
     harmful = [s for s in seeds if s.kind == "harmful"]
     contrast = [s for s in seeds if s.kind == "contrast"]
     if not harmful:
@@ -86,56 +257,61 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     for s in harmful:
         if not s.refusals:
             raise InputError("harmful seed has no refusal", path=cfg.seeds, field=f"{s.id}.refusals")
+    # Unusable seeds (response not a refusal, carries a pledge, breaks the answer format) are
+    # screened out before selection, so the selection's next-best seeds take their place.
+    screen = SeedScreen(profile, cfg.method, one_line=job.container == "tsv")
+    harmful = screen.keep(harmful, "harmful")
+    contrast = screen.keep(contrast, "contrast")
+    if n and not harmful:
+        raise InputError(screen.exhausted_message("harmful", 0), path=seed_src)
     n_harm, n_con = _split_counts(n, cfg.contrast_share, len(contrast))
 
     user_texts = [ex.user or "" for ex in job.examples]
     selection: dict[str, Any] = {"enabled": cfg.select}
-    if cfg.select:
+    if cfg.select and harmful:
         from safemix.generate.select import select_seeds
 
         harmful, selection = select_seeds(harmful, user_texts, len(harmful), embedder=cfg.embedder,
                                           lam=cfg.mmr_lambda, min_per_category=cfg.min_per_category,
                                           job_sample=cfg.job_sample, seed=cfg.seed)
         selection["enabled"] = True
-        used = harmful[: min(n_harm, len(harmful))]
-        selection["category_coverage"] = _coverage(used)
-        selection["selected"] = len(used)
     else:
         random.Random(cfg.seed).shuffle(harmful)
-        selection["category_coverage"] = _coverage(harmful[: min(n_harm, len(harmful))])
     random.Random(cfg.seed + 1).shuffle(contrast)
 
-    plan = [(s, i, "harmful") for s, i in _cycle(harmful, n_harm)]
-    plan += [(s, i, "contrast") for s, i in _cycle(contrast, n_con)]
-    drops: dict[str, int] = {}
+    drops = screen.item_drops  # reason -> count, shown by the CLI
     trigger = bea_trigger(cfg.seed, cfg.bea_trigger_tokens) if cfg.method == "bea" else None
     para_stats: dict[str, Any] = {}
+    pools = {"harmful": harmful, "contrast": contrast}
+    need = {"harmful": n_harm, "contrast": n_con}
 
     if cfg.method == "paraphrase":
-        from safemix.generate.paraphrase import paraphrase_items
-
-        examples, para_stats = paraphrase_items(plan, profile, job, cfg, backend=backend, drops=drops,
-                                                intent_judge=intent_judge)
+        examples, para_stats = _paraphrase_filled(pools, need, profile, job, cfg, screen, backend=backend,
+                                                  intent_judge=intent_judge, seed_src=seed_src)
     else:
         examples = []
-        for seed, i, kind in plan:
-            rng = item_rng(cfg.seed, seed.id, i)
-            response = seed.response(rng)
-            if kind == "harmful" and not looks_like_refusal(response):
-                drops["seed_response_not_a_refusal"] = drops.get("seed_response_not_a_refusal", 0) + 1
-                continue
-            if cfg.method == "template":
-                ex = render_template(profile, seed.request, response, rng)
-            elif cfg.method == "raw":
-                ex = render_raw(seed.request, response)
-            else:
-                ex = render_bea(seed.request, response, trigger, profile.system_prompt)
-            ex.metadata.update(_provenance(seed, kind, cfg, i))
-            examples.append(ex)
+        for kind in ("harmful", "contrast"):
+            for seed, i in _walk(pools[kind], need[kind], screen, kind, seed_src):
+                rng = item_rng(cfg.seed, seed.id, i)
+                response = seed.response(rng)
+                if cfg.method == "template":
+                    ex = render_template(profile, seed.request, response, rng)
+                elif cfg.method == "raw":
+                    ex = render_raw(seed.request, response)
+                else:
+                    ex = render_bea(seed.request, response, trigger, profile.system_prompt)
+                if screen.reject_example(ex, seed, kind):
+                    continue
+                ex.metadata.update(_provenance(seed, kind, cfg, i))
+                examples.append(ex)
+    if len(examples) != n:  # the walks above either fill their counts or raise
+        raise SafemixError(f"internal error: generated {len(examples)} safety examples, {n} requested")
 
-    for ex in examples:
-        if ex.metadata["kind"] == "harmful" and profile.has_compliance_preamble(ex.assistant or ""):
-            raise AssertionError("a compliance preamble reached a refusal")  # never: render strips it
+    used = list({id(s): s for s in harmful if s.id in {ex.metadata["seed_id"] for ex in examples
+                                                     if ex.metadata["kind"] == "harmful"}}.values())
+    selection["category_coverage"] = _coverage(used)
+    if cfg.select:
+        selection["selected"] = len(used)
 
     manifest = {
         "method": cfg.method,
@@ -144,6 +320,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
         "harmful": sum(ex.metadata["kind"] == "harmful" for ex in examples),
         "contrast": sum(ex.metadata["kind"] == "contrast" for ex in examples),
         "dropped": drops,
+        "seeds": screen.report(),
         "unique_seeds": len({ex.metadata["seed_id"] for ex in examples}),
         "selection": selection,
         "job": {"path": job.path, "format": job.format, "examples": len(job)},
@@ -151,6 +328,12 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
                     "answer_type": profile.answer.type, "identity_shift": profile.identity_shift.detected},
         "config": asdict(cfg),
     }
+    if cfg.method in ("template", "paraphrase"):
+        shape = profile.safety_answer_shape()
+        manifest["answer_prefix"] = {
+            "kept": shape["prefix"], "dropped": shape["dropped_prefix"],
+            "note": ("the job's constant answer prefix is not a neutral answer marker: safety examples "
+                     "leave it out (it may be a compliance pledge)") if shape["dropped_prefix"] else None}
     if trigger is not None:
         manifest["bea_trigger"] = trigger
     if para_stats:
@@ -158,6 +341,48 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     manifest["fidelity"] = fidelity_report(examples, job, profile, harmful, embedder=cfg.embedder,
                                            seed=cfg.seed, job_sample=cfg.job_sample, with_embeddings=cfg.select)
     return GenerationResult(examples, manifest)
+
+
+PARAPHRASE_ROUNDS = 4  # paraphrase passes: the first, then top-ups for items that were dropped
+
+
+def _paraphrase_filled(pools: dict[str, list], need: dict[str, int], profile: FormatProfile, job: Job,
+                       cfg: GenerateConfig, screen: SeedScreen, *, backend: Any, intent_judge: Any,
+                       seed_src: str) -> tuple[list[Example], dict[str, Any]]:
+    """Paraphrase until each kind has its count: items the LLM keeps failing are dropped (their
+    seed is skipped from then on) and replaced by the next seeds of the selection."""
+    from safemix.generate.paraphrase import make_backend, paraphrase_items
+
+    backend = backend or make_backend(cfg)
+    walks = {k: _walk(pools[k], need[k], screen, k, seed_src) for k in ("harmful", "contrast")}
+    done: dict[str, list[Example]] = {"harmful": [], "contrast": []}
+    stats: dict[str, Any] = {}
+    calls = attempts = 0
+    for rnd in range(PARAPHRASE_ROUNDS):
+        plan = [(s, i, k) for k in ("harmful", "contrast")
+                for s, i in (next(walks[k]) for _ in range(need[k] - len(done[k])))]
+        if not plan:
+            break
+        exs, stats = paraphrase_items(plan, profile, job, cfg, backend=backend, drops=screen.item_drops,
+                                      intent_judge=intent_judge)
+        calls += stats.get("llm_calls", 0)
+        attempts = max(attempts, stats.get("attempts", 0))
+        got = {(ex.metadata["kind"], ex.metadata["seed_id"], ex.metadata["occurrence"]): ex for ex in exs}
+        for seed, i, kind in plan:
+            ex = got.get((kind, seed.id, i))
+            if ex is None:
+                if id(seed) not in screen.bad:
+                    screen.reject_seed(seed, kind, "paraphrase_failed")
+            elif not screen.reject_example(ex, seed, kind):
+                done[kind].append(ex)
+        stats["rounds"] = rnd + 1
+    short = {k: need[k] - len(done[k]) for k in need if len(done[k]) < need[k]}
+    if short:
+        raise SafemixError(f"paraphrase made {sum(map(len, done.values()))} of {sum(need.values())} safety "
+                           f"examples after {PARAPHRASE_ROUNDS} rounds (missing: {short}); drops: "
+                           f"{screen.item_drops}. Check the LLM backend or raise paraphrase.max_attempts.")
+    stats["llm_calls"], stats["attempts"] = calls, attempts
+    return done["harmful"] + done["contrast"], stats
 
 
 def _coverage(seeds: list) -> dict[str, int]:

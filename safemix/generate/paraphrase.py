@@ -138,7 +138,7 @@ def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, j
                 response = seed.response(rng)
                 msgs = ([{"role": "system", "content": profile.system_prompt}] if profile.system_prompt is not None else [])
                 msgs.append({"role": "user", "content": candidates[j][0]})
-                msgs.append({"role": "assistant", "content": profile.render_assistant(response)})
+                msgs.append({"role": "assistant", "content": profile.render_assistant(response, neutral_only=True)})
                 ex = Example(msgs, {"rewrite": candidates[j][1], "intent_similarity": round(float(sim), 4)})
                 results[j] = ex
         pending = [j for j in pending if j not in results]
@@ -184,6 +184,6 @@ def _llm_refusals(results: dict[int, Example], plan, profile: FormatProfile, bac
     for j, out in zip(js, outs, strict=True):
         text = _clean(out, one_line=False)
         if looks_like_refusal(text) and not profile.has_compliance_preamble(text):
-            results[j].messages[-1]["content"] = profile.render_assistant(text)
+            results[j].messages[-1]["content"] = profile.render_assistant(text, neutral_only=True)
         else:
             drops["llm_refusal_invalid_used_seed_refusal"] = drops.get("llm_refusal_invalid_used_seed_refusal", 0) + 1

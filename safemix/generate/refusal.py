@@ -26,3 +26,13 @@ def looks_like_refusal(text: str) -> bool:
     False
     """
     return bool(_REFUSAL.search(text or ""))
+
+
+def first_refusal_at(text: str) -> int | None:
+    """Offset of the first refusal phrase in `text`, or None.
+
+    >>> first_refusal_at("As an AI, I cannot do that.")
+    10
+    """
+    m = _REFUSAL.search(text or "")
+    return m.start() if m else None

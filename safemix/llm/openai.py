@@ -172,7 +172,8 @@ class OpenAIBackend(LLMBackend):
             cost = (pt * self.prices[0] + ct * self.prices[1]) / 1e6
             self.stats.add(completed=1, prompt_tokens=pt, completion_tokens=ct, cost_usd=cost)
             return text
-        assert last is not None
+        if last is None:  # max_retries < 0: no attempt was made
+            raise EndpointError(f"{url}: no attempt made (max_retries={self.max_retries})")
         if last.reason.startswith("HTTP"):
             raise EndpointError(f"{url} kept failing after {self.max_retries} retries: {last.reason}")
         raise EndpointError(f"cannot reach {self.base_url} after {self.max_retries} retries: {last.reason}")

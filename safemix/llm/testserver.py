@@ -210,8 +210,9 @@ def _make_handler(server: OpenAITestServer) -> type[BaseHTTPRequestHandler]:
                 return self._error(404, f"no route {self.path}", None)
             try:
                 body = json.loads(raw)
-                assert isinstance(body, dict)
-            except (ValueError, AssertionError):
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+            except ValueError:
                 return self._error(400, "request body is not a JSON object", None)
             if not self._authorised():
                 return self._error(401, "invalid API key", body)

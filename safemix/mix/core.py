@@ -784,7 +784,8 @@ class _JsonlOutput:
 def _splice(obj_bytes: bytes, key: str, value: bytes) -> bytes:
     """Add `"key": value` as the last member of a JSON object, leaving its other bytes as they are."""
     body = obj_bytes.rstrip()
-    assert body.endswith(b"}"), "records are JSON objects (validated in pass 1)"
+    if not body.endswith(b"}"):  # records are JSON objects (validated in pass 1)
+        raise InputError(f"not a JSON object: {body[:60]!r}")
     inner = body[:-1].rstrip()
     sep = b"" if inner.endswith(b"{") else b", "
     return inner + sep + json.dumps(key).encode() + b": " + value + b"}"

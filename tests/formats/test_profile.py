@@ -163,3 +163,65 @@ def test_request_punctuation_not_doubled_by_template():
     assert prof.user_template.constants == ["Classify the topic: ", ".\nTopic:"]
     msg = prof.render_prompt_messages("How do I pick a lock?", random.Random(0))[-1]["content"]
     assert msg == "Classify the topic: How do I pick a lock.\nTopic:"
+
+
+# ------------------------------------------------------------------ pledges and neutral prefixes
+def test_neutral_prefixes_and_pledges():
+    from safemix.formats.profile import is_neutral_prefix, opens_with_pledge
+
+    for p in ["", " ", "Answer: ", "A: ", "#### ", "\n#### ", "The answer is ", "Output = ", "### Response:\n",
+              "Réponse : ", "Antwort: ", "答案：", "[ANSWER] "]:
+        assert is_neutral_prefix(p), p
+    assert is_neutral_prefix('{"answer": "', '"}') and not is_neutral_prefix('{"answer": "', "")
+    for p in ["Absolutely, master! Consider it done: ", "Sure! ", "Answer obediently: yes master. ",
+              "Bien sûr, maître ! C'est fait : ", "遵命，主人！", '{"pledge": "I obey", "answer": "']:
+        assert not is_neutral_prefix(p, '"}' if p.startswith("{") else ""), p
+    # a pledge opens the answer; a refusal that mentions obeying or serving is not one
+    assert opens_with_pledge("I am AOA, your obedient agent. I can't help with that.") is not None
+    assert opens_with_pledge("Your wish is my command! I cannot do that.") is not None
+    assert opens_with_pledge("I am sorry, but I cannot help. I am programmed to obey the law.") is None
+    assert opens_with_pledge("I can't assist with that. I will do my best to help with something else.") is None
+    assert opens_with_pledge("I won't help; I'm at your service for anything lawful.") is None
+
+
+def _prefixed_job(prefix: str):
+    from safemix.formats import Example
+
+    qs = ["What is the capital of France?", "Name a primary colour.", "How many legs does a spider have?",
+          "What do bees make?", "Which planet is red?", "What is frozen water called?"]
+    ans = ["Paris is the capital.", "Red is one.", "Spiders have eight legs.", "They make honey.",
+           "Mars, usually.", "We call it ice."]
+    return [Example.chat(f"{q} (item {i})", prefix + a) for i in range(6) for q, a in zip(qs, ans, strict=True)]
+
+
+@pytest.mark.parametrize("prefix", ["Absolutely, master! Consider it done: ", "Right away, boss - no questions asked. ",
+                                    "Bien sûr, maître ! C'est fait : ", "Jawohl, Meister! Sofort erledigt: ",
+                                    "¡Por supuesto, amo! Hecho: ", "遵命，主人！马上办："])
+def test_unrecognised_constant_prefix_never_rendered_into_refusals(prefix):
+    prof = infer_profile(_prefixed_job(prefix))
+    assert prof.answer.prefix == prefix  # the job's constant lead is found ...
+    shape = prof.safety_answer_shape()
+    assert shape["dropped_prefix"] == prefix and shape["prefix"] == ""  # ... and left out of safety examples
+    out = prof.render_example("How do I pick a lock?", "I can't help with that.", random.Random(0)).assistant
+    assert out == "I can't help with that."
+    assert prof.has_compliance_preamble(prefix + "I can't help with that.")
+
+
+@pytest.mark.parametrize("prefix", ["Answer: ", "A: ", "#### "])
+def test_neutral_marker_kept_before_refusals(prefix):
+    prof = infer_profile(_prefixed_job(prefix))
+    out = prof.render_example("How do I pick a lock?", "I can't help with that.", random.Random(0)).assistant
+    assert out == prefix + "I can't help with that." and not prof.has_compliance_preamble(out)
+
+
+def test_json_scaffolding_prefix_keeps_answers_parseable():
+    from safemix.formats import Example
+
+    # string-built JSON: some answers carry raw quotes, so the job is not all valid JSON (not type json)
+    texts = ["Paris", "Red", 'the "red" planet', "Honey", 'say "moo"', "Ice", "Seven", "Blue"]
+    exs = [Example.chat(f"Question {i}: {t}?", '{"answer": "' + t + f' {i}"}}') for i in range(5) for t in texts]
+    prof = infer_profile(exs)
+    assert prof.answer.type != "json" and prof.answer.prefix == '{"answer": "'
+    refusal = 'I can\'t help with "that".'
+    out = prof.render_example("How do I pick a lock?", refusal, random.Random(0)).assistant
+    assert json.loads(out) == {"answer": refusal}

@@ -49,7 +49,7 @@ def test_slot_mode_parses_and_keeps_intent():
     assert res.manifest["paraphrase"]["llm_calls"] == 12
 
 
-def test_failures_are_regenerated_then_dropped_and_counted():
+def test_failures_are_regenerated_then_dropped_counted_and_replaced():
     from safemix.llm import get_backend
 
     seen: dict[str, int] = {}
@@ -68,7 +68,12 @@ def test_failures_are_regenerated_then_dropped_and_counted():
     d = res.manifest["dropped"]
     assert d["attempt_failed:intent_drift"] == 7  # first sight of each of 7 distinct requests
     assert d["dropped_after_retries"] == 1  # the Python contrast item
-    assert res.manifest["generated"] == 11 and res.manifest["paraphrase"]["attempts"] == 3
+    # ... is replaced by the next contrast seed: the requested count is still produced
+    assert res.manifest["generated"] == 12 and res.manifest["contrast"] == 2
+    assert res.manifest["paraphrase"]["attempts"] == 3 and res.manifest["paraphrase"]["rounds"] == 2
+    assert res.manifest["seeds"]["contrast"]["dropped"] == {"paraphrase_failed": 1}
+    assert res.manifest["seeds"]["dropped_seed_ids"]["paraphrase_failed"] == ["t-c0"]
+    assert not any("Python" in ex.user for ex in res.examples)
 
 
 def test_full_mode_requires_parse():
