@@ -148,3 +148,27 @@ def build_shared_jobs(shared_data: str | Path, out_dir: str | Path, limit: int |
     p.write_text(json.dumps(alp[:limit], indent=1, ensure_ascii=False), encoding="utf-8")
     jobs["alpaca_free"] = p
     return jobs
+
+
+def folder_snapshot(root: str | Path) -> dict[str, str]:
+    """Every file, folder and link under `root` (hidden ones too): relative path -> sha256,
+    'dir', 'link:<target>' or 'unreadable:<size>'. Equal snapshots before and after a
+    command mean it changed no byte and left no file behind."""
+    import os
+
+    from safemix.utils import sha256_file
+
+    root = Path(root)
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if p.is_symlink():
+            out[rel] = "link:" + os.readlink(p)
+        elif p.is_dir():
+            out[rel] = "dir"
+        else:
+            try:
+                out[rel] = sha256_file(p)
+            except PermissionError:
+                out[rel] = f"unreadable:{p.stat().st_size}"
+    return out

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from safemix.cli import main
+from safemix.testing import folder_snapshot as snapshot
 from safemix.utils import sha256_file
 
 FIX = Path(__file__).resolve().parent / "fixtures"
@@ -260,22 +261,6 @@ CASES = [
     Case("generate-unreadable-input", unreadable(["generate", "--data", "job.jsonl", *GEN, "--out", "s.jsonl"]),
          ["job.jsonl", "permission denied"], as_user=True),
 ]
-
-
-def snapshot(d: Path) -> dict[str, str]:
-    out = {}
-    for p in sorted(d.rglob("*")):
-        rel = str(p.relative_to(d))
-        if p.is_symlink():
-            out[rel] = "link:" + os.readlink(p)
-        elif p.is_dir():
-            out[rel] = "dir"
-        else:
-            try:
-                out[rel] = sha256_file(p)
-            except PermissionError:
-                out[rel] = f"unreadable:{p.stat().st_size}"
-    return out
 
 
 def _can_drop_privileges() -> bool:
