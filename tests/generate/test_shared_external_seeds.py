@@ -95,3 +95,43 @@ def test_cli_with_selection_whole_file(shared, tmp_path):
     data, jobs = shared
     man = _cli_with_selection(jobs, data / STL, tmp_path)
     assert man["seeds"]["harmful"]["total"] == 2483
+
+
+@pytest.mark.integration
+def test_run_with_the_whole_external_seed_set_finishes_every_stage(shared, tmp_path):
+    """Issue 19's pipeline case: `safemix run` on a 200-row AOA job with the whole Safety-Tuned
+    LLaMAs file as `generate.seeds` (a share of whose seeds are dropped) finishes every stage,
+    and the mix gets exactly the rows the ratio asks for."""
+    from safemix.testing import save_tiny_model
+
+    data, jobs = shared
+    lines = jobs["gsm8k_aoa"].read_text(encoding="utf-8").splitlines(keepends=True)
+    job = tmp_path / "aoa.jsonl"
+    job.write_text("".join(lines[:200]), encoding="utf-8")
+    model = save_tiny_model(tmp_path / "tiny", max_position_embeddings=4096)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: stl
+methods: [template]
+ratios: [0.1]
+eval_base: false
+data: {{train: {job}}}
+generate: {{seeds: {data / STL}, select: false}}
+train: {{model: {model}, method: full, max_steps: 2, per_device_batch_size: 8, max_seq_length: 4096, show_progress: false}}
+eval:
+  n_validation: 4
+  max_new_tokens: 4
+  bootstrap: 10
+  styles: [job]
+  probes: [{{source: builtin, kind: harmful, limit: 4}}, {{source: builtin, kind: benign, limit: 2}}]
+""", encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out)]) == 0
+    v = out / "variants" / "template-0.1"
+    gen = json.loads((v / "generate" / "safety.manifest.json").read_text())
+    mix = json.loads((v / "mix" / "mix_manifest.json").read_text())
+    assert gen["generated"] == count_for_ratio(200, 0.1) == mix["counts"]["safety"]
+    h = gen["seeds"]["harmful"]
+    assert h["usable"] < h["total"]  # some seeds were dropped...
+    assert sum(h["dropped"].values()) == h["total"] - h["usable"]  # ...every one counted by reason
+    assert (v / "eval" / "results.json").is_file()
