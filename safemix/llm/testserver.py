@@ -116,11 +116,21 @@ class OpenAITestServer:
             log = self.log[since:]
         return [r.body for r in log if r.status == 200 and r.path != "/v1/models" and r.body]
 
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until no generation request is being handled (e.g. after a client was killed)."""
+    def wait_idle(self, timeout: float = 10.0, quiet_s: float = 0.5) -> None:
+        """Wait until no generation request is being handled and none has arrived for `quiet_s`
+        (after a client was killed, connections it opened can still sit in the accept queue
+        and be handled a little later, on a loaded machine)."""
         end = time.monotonic() + timeout
-        while self.in_flight and time.monotonic() < end:
-            time.sleep(0.01)
+        while time.monotonic() < end:
+            with self._lock:
+                n = len(self.log)
+            if not self.in_flight:
+                time.sleep(quiet_s)
+                with self._lock:
+                    if not self.in_flight and len(self.log) == n:
+                        return
+            else:
+                time.sleep(0.01)
 
     # ------------------------------------------------------------------ behaviour
     def should_fail(self, body_bytes: bytes) -> bool:
