@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -50,20 +51,13 @@ BOM_HEADER = (["\ufeffa", "b", "c"], [{"\ufeffa": "q", "b": "a", "c": ""}])  # a
 NUL_HEADER = (["", "0", "\x00"], [{"": "", "0": "", "\x00": ""}])  # NUL bytes early on: not UTF-16
 
 
+@pytest.mark.parametrize("container", ["csv", "tsv"])
 @SETTINGS
-@given(column_tables())
-@example(BOM_HEADER)
-@example(NUL_HEADER)
-def test_csv_write_then_read_is_identity(tmp_path, table):
-    _check_table(tmp_path, "csv", table)
-
-
-@SETTINGS
-@given(column_tables())
-@example(BOM_HEADER)
-@example(NUL_HEADER)
-def test_tsv_write_then_read_is_identity(tmp_path, table):
-    _check_table(tmp_path, "tsv", table)
+@given(table=column_tables())
+@example(table=BOM_HEADER)
+@example(table=NUL_HEADER)
+def test_table_write_then_read_is_identity(tmp_path, container, table):
+    _check_table(tmp_path, container, table)
 
 
 @st.composite
