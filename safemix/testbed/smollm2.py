@@ -61,23 +61,25 @@ class SmolConfig:
     model: str | None = field(default=None, metadata={"help": "Base model: a .gguf file or model folder; unset = the fetched SmolLM2-135M-Instruct GGUF."})
     shared_data: str | None = field(default=None, metadata={"help": "Shared data folder; unset = $SAFEMIX_SHARED_DATA, else ../shared/data beside the project; '' = none (built-in seeds only)."})
     seed: int = 0
-    threads: int = field(default=2, metadata={"help": "torch threads during the build."})
+    # One thread: on a shared 2-core machine, two threads contend with other work and ran
+    # 7x slower (batched generation, 16 x 48 tokens: 17 s with one thread, 126 s with two).
+    threads: int = field(default=1, metadata={"help": "torch threads during the build."})
     # --- alignment data
     seed_harmful: int | None = field(default=None, metadata={"help": "Built-in harmful seeds used (None = all)."})
     seed_refusals_each: int = field(default=1, metadata={"help": "Training examples per harmful seed (distinct refusals)."})
     seed_contrast: int | None = field(default=None, metadata={"help": "Built-in contrast seeds used (None = all)."})
-    external_refusals: int = field(default=400, metadata={"help": "Pairs from safety_tuned_llamas_train."})
-    general: int = field(default=400, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
-    max_response_chars: int = field(default=600, metadata={"help": "External/general pairs with longer answers are skipped (short sequences train fast)."})
+    external_refusals: int = field(default=200, metadata={"help": "Pairs from safety_tuned_llamas_train."})
+    general: int = field(default=300, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
+    max_response_chars: int = field(default=500, metadata={"help": "External/general pairs with longer answers are skipped (short sequences train fast)."})
     decontam_threshold: float = 0.9
     decontam_embeddings: bool = field(default=True, metadata={"help": "Also drop training prompts whose embedding cosine with an eval prompt reaches the threshold."})
     # --- training (safemix.train, LoRA)
-    max_steps: int = 150
+    max_steps: int = 100
     batch_size: int = 8
     lr: float = 5e-4
     lora_r: int = 16
     lora_alpha: int = 32
-    max_seq_length: int = 192
+    max_seq_length: int = 160
     warmup_steps: int = 10
     # --- evaluation (plain chat, greedy, keyword judge)
     eval_builtin_harmful: int = 100
@@ -88,6 +90,7 @@ class SmolConfig:
     max_new_tokens: int = 48
     eval_batch_size: int = 16
     eval_before: bool = field(default=True, metadata={"help": "Also evaluate the base model (the 'before' figures)."})
+    eval_before_limit: int | None = field(default=50, metadata={"help": "At most this many prompts per generation set for the 'before' figures (the base model answers at full length, so it is the slow half); None = the same as after."})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,6 +155,14 @@ class EvalSets:
     arc: list[dict[str, Any]]
     all_prompts: list[tuple[str, str]]  # (source, prompt) of every row, sampled or not: decontam
 
+    def limited(self, n: int | None) -> EvalSets:
+        """The first `n` prompts of each generation set (the samples are already shuffled
+        within categories; ARC is kept whole)."""
+        if n is None:
+            return self
+        return EvalSets({k: v[:n] for k, v in self.harmful.items()}, {k: v[:n] for k, v in self.benign.items()},
+                        self.arc, self.all_prompts)
+
 
 def _sample(items: list, n: int | None, rng: random.Random) -> list:
     if n is None or n >= len(items):
@@ -164,28 +175,32 @@ def load_eval_sets(cfg: SmolConfig, shared: Path | None) -> EvalSets:
     from safemix.eval.core import stratified_sample
     from safemix.eval.probes import load_builtin_probes, load_probe_file
 
+    rng = random.Random(f"smollm2-eval-{cfg.seed}")
+
+    def pick(probes: list, n: int) -> list[str]:
+        """`n` prompts spread over the categories, in random order (so a prefix is a fair sample)."""
+        chosen = [p.prompt for p in stratified_sample(probes, lambda p: p.category or "", n, cfg.seed)]
+        rng.shuffle(chosen)
+        return chosen
+
     harmful: dict[str, list[str]] = {}
     benign: dict[str, list[str]] = {}
     everything: list[tuple[str, str]] = []
     bh, bb = load_builtin_probes("harmful"), load_builtin_probes("benign")
     everything += [("builtin_probes", p.prompt) for p in bh + bb]
-    harmful["builtin_harmful"] = [p.prompt for p in stratified_sample(
-        bh, lambda p: p.category, cfg.eval_builtin_harmful, cfg.seed)]
+    harmful["builtin_harmful"] = pick(bh, cfg.eval_builtin_harmful)
     if cfg.eval_builtin_benign:
-        benign["builtin_benign"] = [p.prompt for p in stratified_sample(
-            bb, lambda p: p.category, cfg.eval_builtin_benign, cfg.seed)]
+        benign["builtin_benign"] = pick(bb, cfg.eval_builtin_benign)
     arc: list[dict[str, Any]] = []
     if shared is not None:
         for name in EXTERNAL_HARMFUL:
             probes = load_probe_file(shared / SHARED_FILES[name], kind="harmful")
             everything += [(name, p.prompt) for p in probes]
-            harmful[name] = [p.prompt for p in stratified_sample(
-                probes, lambda p: p.category, cfg.eval_external_harmful, cfg.seed)]
+            harmful[name] = pick(probes, cfg.eval_external_harmful)
         xs = load_probe_file(shared / SHARED_FILES["xstest"])
         everything += [("xstest", p.prompt) for p in xs]
         safe = [p for p in xs if p.kind == "benign"]
-        benign["xstest_safe"] = [p.prompt for p in stratified_sample(
-            safe, lambda p: p.category, cfg.eval_xstest_safe, cfg.seed)]
+        benign["xstest_safe"] = pick(safe, cfg.eval_xstest_safe)
         if cfg.eval_arc:
             arc = load_arc(shared / SHARED_FILES["arc"], cfg.eval_arc, cfg.seed)
             everything += [("arc", q["question"]) for q in arc]
@@ -398,7 +413,8 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         base, tok = load_model_and_tokenizer(model_path)
         base.eval()
         t = lap("load_base", t)
-        before = evaluate_model(base, tok, cfg, evals, progress) if cfg.eval_before else None
+        before = evaluate_model(base, tok, cfg, evals.limited(cfg.eval_before_limit), progress) \
+            if cfg.eval_before else None
         t = lap("eval_before", t)
         # A plain model folder for the trainer: it loads in a second, where a GGUF is parsed again.
         base_dir = out / ".base"
