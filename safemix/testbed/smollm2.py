@@ -74,9 +74,9 @@ class SmolConfig:
     decontam_threshold: float = 0.9
     decontam_embeddings: bool = field(default=True, metadata={"help": "Also drop training prompts whose embedding cosine with an eval prompt reaches the threshold."})
     # --- training (safemix.train, LoRA)
-    max_steps: int = 100
+    max_steps: int = 60
     batch_size: int = 8
-    lr: float = 5e-4
+    lr: float = 1e-3
     lora_r: int = 16
     lora_alpha: int = 32
     max_seq_length: int = 160
@@ -86,7 +86,7 @@ class SmolConfig:
     eval_builtin_benign: int = 50
     eval_external_harmful: int = 100
     eval_xstest_safe: int = 100
-    eval_arc: int = 200
+    eval_arc: int = 100
     max_new_tokens: int = 48
     eval_batch_size: int = 16
     eval_before: bool = field(default=True, metadata={"help": "Also evaluate the base model (the 'before' figures)."})
