@@ -58,7 +58,13 @@ def test_shared_data_adds_external_refusals_and_general_without_eval_overlap(sha
     evals = load_eval_sets(cfg, resolve_shared(cfg))
     assert set(evals.harmful) == {"builtin_harmful", "advbench", "directharm4", "malicious_instruct"}
     assert {k: len(v) for k, v in evals.benign.items()} == {"builtin_benign": 50, "xstest_safe": 100}
-    assert len(evals.arc) == 200 and all(q["answer"] in q["choices"] for q in evals.arc)
+    assert len(evals.arc) == cfg.eval_arc and all(q["answer"] in q["choices"] for q in evals.arc)
+    # the smaller 'before' sets are prefixes that still cover every DirectHarm4 category
+    from safemix.eval.probes import load_probe_file
+
+    cats = {p.prompt: p.category for p in load_probe_file(shared_data / "directharm4/directHarm4.csv")}
+    assert len({cats[p] for p in evals.limited(20).harmful["directharm4"]}) == 4
+    assert evals.limited(20).harmful["advbench"] == evals.harmful["advbench"][:20]
     data = assemble_alignment_data(cfg, resolve_shared(cfg), evals)
     assert data.counts == {"seeds_harmful": 10, "seeds_contrast": 5, "external_refusals": 30, "general": 20}
     probes = _all_eval_prompts(evals)
