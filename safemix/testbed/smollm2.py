@@ -375,6 +375,31 @@ def summary_line(res: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------ build
+BEFORE_VERSION = 1
+
+
+def before_cache_path(cfg: SmolConfig) -> Path:
+    """Where the base model's figures are kept: they depend only on the base model, the
+    evaluation sets and settings, not on the alignment, so rebuilds with other training
+    settings reuse them (under the testbed cache root)."""
+    from safemix.testbed.build import cache_root
+    from safemix.utils import stable_hash
+
+    d = cfg.to_dict()
+    key = {"version": BEFORE_VERSION, "inputs": cfg.hash_extra(), "model": d["model"],
+           "eval": {k: v for k, v in d.items() if k.startswith("eval_") or k in ("seed", "max_new_tokens")}}
+    return cache_root() / ".smollm2-before" / f"{stable_hash(key)[:16]}.json"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
     """Align the base model into `out` (a fresh temp folder) and write `testbed.json`."""
     import gc
@@ -413,8 +438,16 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         base, tok = load_model_and_tokenizer(model_path)
         base.eval()
         t = lap("load_base", t)
-        before = evaluate_model(base, tok, cfg, evals.limited(cfg.eval_before_limit), progress) \
-            if cfg.eval_before else None
+        before = None
+        if cfg.eval_before:
+            cached = before_cache_path(cfg)
+            before = _read_json(cached)
+            if before is None:
+                before = evaluate_model(base, tok, cfg, evals.limited(cfg.eval_before_limit), progress)
+                write_json(cached, before)
+            else:
+                log.info("testbed smollm2: base model figures reused from %s", cached)
+                timings["eval_before_reused"] = 1.0
         t = lap("eval_before", t)
         # A plain model folder for the trainer: it loads in a second, where a GGUF is parsed again.
         base_dir = out / ".base"

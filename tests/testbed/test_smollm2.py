@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -109,13 +110,15 @@ def test_missing_gguf_is_a_clear_error(monkeypatch, tmp_path):
 
 # ------------------------------------------------------------------ build on a tiny stand-in
 @pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory) -> tuple[Path, SmolConfig]:
+def tiny_build(tmp_path_factory) -> Iterator[tuple[Path, SmolConfig]]:
     from safemix.testing import save_tiny_model
 
     root = tmp_path_factory.mktemp("smol")
     model = save_tiny_model(root / "base")
     cfg = SmolConfig(model=str(model), shared_data="", **SMALL)
-    return build("smollm2", out=root / "tb" / "smol", config=cfg, progress=False), cfg
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SAFEMIX_TESTBED_CACHE", str(root / "cache"))
+        yield build("smollm2", out=root / "tb" / "smol", config=cfg, progress=False), cfg
 
 
 @pytest.mark.integration
@@ -161,6 +164,12 @@ def test_tiny_build_is_cached_and_guarded(tiny_build):
     with pytest.raises(ConfigError, match="different testbed build"):
         build("smollm2", out=out, config=replace(cfg, lr=1e-4), progress=False)
     assert (out / "testbed.json").stat().st_mtime_ns == stamp
+    # other training settings: a new build, which reuses the base model's figures
+    other = build("smollm2", out=out.parent / "other", config=replace(cfg, lr=1e-4), progress=False)
+    first, second = read_manifest(out), read_manifest(other)
+    assert "eval_before_reused" in second["build_seconds"] and "eval_before_reused" not in first["build_seconds"]
+    assert second["behaviour_before"] == first["behaviour_before"]
+    assert second["config_hash"] != first["config_hash"]
 
 
 @pytest.mark.integration
