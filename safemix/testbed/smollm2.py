@@ -65,11 +65,11 @@ class SmolConfig:
     # 7x slower (batched generation, 16 x 48 tokens: 17 s with one thread, 126 s with two).
     threads: int = field(default=1, metadata={"help": "torch threads during the build."})
     # --- alignment data
-    seed_harmful: int | None = field(default=None, metadata={"help": "Built-in harmful seeds used (None = all)."})
+    seed_harmful: int | None = field(default=168, metadata={"help": "Built-in harmful seeds used (None = all); as many as the contrast seeds (all of them harmful overshot: 66-73% over-refusal)."})
     seed_refusals_each: int = field(default=1, metadata={"help": "Training examples per harmful seed (distinct refusals)."})
     seed_contrast: int | None = field(default=None, metadata={"help": "Built-in contrast seeds used (None = all)."})
-    external_refusals: int = field(default=200, metadata={"help": "Pairs from safety_tuned_llamas_train."})
-    general: int = field(default=300, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
+    external_refusals: int = field(default=150, metadata={"help": "Pairs from safety_tuned_llamas_train."})
+    general: int = field(default=450, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
     max_response_chars: int = field(default=500, metadata={"help": "External/general pairs with longer answers are skipped (short sequences train fast)."})
     decontam_threshold: float = 0.9
     decontam_embeddings: bool = field(default=True, metadata={"help": "Also drop training prompts whose embedding cosine with an eval prompt reaches the threshold."})
