@@ -36,7 +36,7 @@ def _all_eval_prompts(evals: EvalSets) -> set[str]:
 
 
 def test_builtin_only_data_is_all_seeds_in_chat_format_without_probes():
-    cfg = SmolConfig(shared_data="", decontam_embeddings=False)
+    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=None)
     evals = load_eval_sets(cfg, None)
     assert set(evals.harmful) == {"builtin_harmful"} and set(evals.benign) == {"builtin_benign"}
     assert len(evals.harmful["builtin_harmful"]) == cfg.eval_builtin_harmful and not evals.arc
@@ -77,7 +77,7 @@ def test_shared_data_adds_external_refusals_and_general_without_eval_overlap(sha
 def test_a_training_prompt_equal_to_an_eval_prompt_is_dropped_and_counted():
     from safemix.seeds import load_builtin_seeds
 
-    cfg = SmolConfig(shared_data="", decontam_embeddings=False)
+    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=None)
     seeds = load_builtin_seeds("harmful")
     evals = load_eval_sets(cfg, None)
     evals.all_prompts.append(("planted", seeds[0].request.upper() + "  "))
