@@ -21,16 +21,20 @@ from typing import Any
 from safemix.errors import ConfigError
 from safemix.testbed.config import TestbedConfig, get_config
 from safemix.testbed.corpus import CORPUS_VERSION
+from safemix.testbed.smollm2 import SmolConfig
 
 log = logging.getLogger(__name__)
 BUILD_VERSION = 1
 MANIFEST = "testbed.json"
 
 
-def config_hash(cfg: TestbedConfig) -> str:
+def config_hash(cfg: TestbedConfig | SmolConfig) -> str:
     from safemix.utils import stable_hash
 
-    return stable_hash({"config": cfg.to_dict(), "corpus": CORPUS_VERSION, "build": BUILD_VERSION})[:12]
+    key: dict[str, Any] = {"config": cfg.to_dict(), "corpus": CORPUS_VERSION, "build": BUILD_VERSION}
+    if isinstance(cfg, SmolConfig):  # input files the config only names (their sizes)
+        key["inputs"] = cfg.hash_extra()
+    return stable_hash(key)[:12]
 
 
 def cache_root() -> Path:
@@ -41,7 +45,7 @@ def cache_root() -> Path:
     return base / "safemix" / "testbed"
 
 
-def default_dir(cfg: TestbedConfig) -> Path:
+def default_dir(cfg: TestbedConfig | SmolConfig) -> Path:
     return cache_root() / f"{cfg.name}-{config_hash(cfg)}"
 
 
@@ -73,7 +77,7 @@ def torch_settings(threads: int):
 
 
 def build(name: str = "tiny", out: str | Path | None = None, force: bool = False,
-          config: TestbedConfig | None = None, progress: bool = True) -> Path:
+          config: TestbedConfig | SmolConfig | None = None, progress: bool = True) -> Path:
     """Build (or return the cached) testbed `name`; returns its model directory.
 
     A directory that already holds this exact build is returned at once; one holding
@@ -94,7 +98,12 @@ def build(name: str = "tiny", out: str | Path | None = None, force: bool = False
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        _build_into(tmp, cfg, key, progress)
+        if isinstance(cfg, SmolConfig):
+            from safemix.testbed.smollm2 import build_into
+
+            build_into(tmp, cfg, key, progress)
+        else:
+            _build_into(tmp, cfg, key, progress)
         if out.exists():  # force: swap the old build out only once the new one is complete
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)

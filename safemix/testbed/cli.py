@@ -14,7 +14,11 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="testbed_command", metavar="ACTION")
 
     b = sub.add_parser("build", help="Build (or reuse the cached) testbed and print its directory.")
-    b.add_argument("name", nargs="?", default="tiny", help="Preset: tiny (default) or micro (for tests).")
+    b.add_argument("name", nargs="?", default="tiny",
+                   help="Preset: tiny (default), micro (for tests), or smollm2 (SmolLM2-135M-Instruct "
+                   "given a safety alignment step; needs the fetched GGUF, uses ../shared/data if present).")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="Override a top-level config field of the preset (repeatable), e.g. max_steps=100.")
     b.add_argument("--out", help="Output directory (default: the cache, keyed by the config hash).")
     b.add_argument("--force", action="store_true", help="Rebuild even if cached; replace --out.")
     b.add_argument("--no-progress", action="store_true", help="No progress bars.")
@@ -46,15 +50,44 @@ def register(subparsers) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from safemix.testbed.build import build, read_manifest
+    from safemix.testbed.config import get_config
 
-    path = build(args.name, out=args.out, force=args.force, progress=not args.no_progress)
+    cfg = get_config(args.name, **parse_overrides(args.overrides))
+    path = build(args.name, out=args.out, force=args.force, config=cfg, progress=not args.no_progress)
     man = read_manifest(path) or {}
+    if "behaviour_before" in man:  # smollm2: before / after the alignment step
+        from safemix.testbed.smollm2 import summary_line
+
+        print(f"testbed {man.get('name')} ({man.get('parameters', 0) / 1e6:.1f}M parameters, "
+              f"{man.get('data', {}).get('total')} alignment examples, built in "
+              f"{man.get('build_seconds', {}).get('total')} s)", file=sys.stderr)
+        if man.get("behaviour_before"):
+            print(f"  before: {summary_line(man['behaviour_before'])}", file=sys.stderr)
+        print(f"  after:  {summary_line(man.get('behaviour') or {})}", file=sys.stderr)
+        print(f"  targets met: {man.get('requirements_met')}", file=sys.stderr)
+        print(path)
+        return 0
     b = man.get("behaviour", {})
     print(f"testbed {man.get('name')} ({man.get('parameters', 0) / 1e6:.2f}M parameters, "
           f"built in {man.get('build_seconds', {}).get('total')} s): refusal {b.get('refusal_rate_harmful')}, "
           f"benign accuracy {b.get('benign_accuracy')}, over-refusal {b.get('over_refusal')}", file=sys.stderr)
     print(path)
     return 0
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """FIELD=VALUE strings -> {field: value}, values read as YAML scalars (numbers, null, ...)."""
+    import yaml
+
+    from safemix.errors import ConfigError
+
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k.strip():
+            raise ConfigError(f"--set {it!r}: expected FIELD=VALUE")
+        out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+    return out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

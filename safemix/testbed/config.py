@@ -58,12 +58,22 @@ PRESETS: dict[str, TestbedConfig] = {
 }
 
 
-def get_config(name: str, **overrides) -> TestbedConfig:
-    """A preset by name, with top-level fields overridden."""
+def get_config(name: str, **overrides):
+    """A preset by name (a TestbedConfig, or a SmolConfig for `smollm2`), with top-level
+    fields overridden."""
+    from safemix.testbed.smollm2 import PRESETS as SMOL_PRESETS
+
+    if name in SMOL_PRESETS:
+        base = SMOL_PRESETS[name]
+        unknown = sorted(set(overrides) - set(base.to_dict()))
+        if unknown:
+            raise ConfigError(f"testbed {name}: unknown config field(s) {', '.join(unknown)}; "
+                              f"fields are: {', '.join(base.to_dict())}")
+        return replace(base, **overrides) if overrides else base
     if name not in PRESETS:
         import difflib
 
-        near = difflib.get_close_matches(name, PRESETS, n=1)
+        near = difflib.get_close_matches(name, [*PRESETS, *SMOL_PRESETS], n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise ConfigError(f"unknown testbed {name!r}{hint}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown testbed {name!r}{hint}; choose one of {', '.join([*PRESETS, *SMOL_PRESETS])}")
     return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
