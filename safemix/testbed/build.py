@@ -13,7 +13,6 @@ import logging
 import os
 import platform
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -95,9 +94,11 @@ def build(name: str = "tiny", out: str | Path | None = None, force: bool = False
         if not empty_dir:
             what = f"a different testbed build (hash {man.get('config_hash')})" if man else "other files"
             raise ConfigError(f"{out} already holds {what}; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    from safemix.outputs import staging_dir
+
+    # built beside and renamed in; the temp folder is named for this process, so a build that
+    # was killed is cleaned away by the next one (safemix.utils.clean_stale_temps)
+    with staging_dir(out) as tmp:
         if isinstance(cfg, SmolConfig):
             from safemix.testbed.smollm2 import build_into
 
@@ -105,15 +106,12 @@ def build(name: str = "tiny", out: str | Path | None = None, force: bool = False
         else:
             _build_into(tmp, cfg, key, progress)
         if out.exists():  # force: swap the old build out only once the new one is complete
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = out.with_name(f".{out.name}.safemix-{os.getpid()}.old.tmp")
             os.replace(out, old)
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
