@@ -27,11 +27,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from safemix.errors import ConfigError
+from safemix.utils import sha256_file
 
 MARKER = ".safemix-output.json"  # inside folders safemix wrote (datasets outputs)
 SIDECAR_SUFFIXES = (".provenance.jsonl", ".manifest.json")
@@ -72,12 +73,6 @@ def _within(child: Path, parent: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _sha256(p: Path) -> str:
-    from safemix.utils import sha256_file
-
-    return sha256_file(p)
 
 
 def _json_obj(p: Path) -> dict | None:
@@ -186,7 +181,7 @@ class OutputGuard:
                 lp = lp if lp.is_absolute() else Path.cwd() / lp
                 if _resolved(lp) == r or _resolved(m.parent / Path(listed).name) == r:
                     listed_here = True
-                    sha = sha or _sha256(p)
+                    sha = sha or sha256_file(p)
                     if sha == want:
                         return True
             if not listed_here and _resolved(m.parent) == _resolved(p.parent):
@@ -235,16 +230,6 @@ class OutputGuard:
         return self
 
 
-def guard(verb: str, inputs: Iterable[str | os.PathLike | None] = (),
-          files: Iterable[str | os.PathLike] = (), manifests: Iterable[str | os.PathLike] = ()) -> OutputGuard:
-    g = OutputGuard(verb)
-    for i in inputs:
-        g.input(i)
-    g.file(*files)
-    g.manifest(*manifests)
-    return g.check()
-
-
 def replace_dir(build: Path, dest: Path) -> None:
     """Move the finished folder `build` to `dest`; an old `dest` is removed only if safemix
     made it (it carries MARKER), and only after the new one is in place."""
@@ -276,5 +261,5 @@ def staging_dir(dest: Path) -> Iterator[Path]:
         raise
 
 
-__all__ = ["MARKER", "OutputGuard", "check_out_name", "guard", "is_safemix_json", "replace_dir", "sidecars_of",
+__all__ = ["MARKER", "OutputGuard", "check_out_name", "is_safemix_json", "replace_dir", "sidecars_of",
            "staging_dir"]

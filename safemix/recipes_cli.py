@@ -76,6 +76,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _cp(args: argparse.Namespace) -> int:
     from safemix.errors import ConfigError
+    from safemix.outputs import OutputGuard
     from safemix.utils import atomic_write
 
     src = resolve_recipe(args.recipe)
@@ -84,17 +85,10 @@ def _cp(args: argparse.Namespace) -> int:
         dest = dest / src.name
     if dest.exists() or dest.is_symlink():
         raise ConfigError(f"{dest} exists; not overwriting")
-    for parent in dest.absolute().parents:  # the nearest existing folder above dest
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"cannot write {dest}: {parent} is a file, not a folder")
-            break
+    OutputGuard("cp").input(src, sidecars=False).file(dest).check()  # e.g. a parent that is a file
     text = src.read_text(encoding="utf-8")
-    try:
-        with atomic_write(dest) as f:
-            f.write(text)
-    except OSError as e:
-        raise ConfigError(f"cannot write {dest}: {e.strerror or e}") from None
+    with atomic_write(dest) as f:  # OS errors reach the user through the CLI's one boundary
+        f.write(text)
     print(f"copied {src} -> {dest}")
     return 0
 

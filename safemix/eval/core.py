@@ -303,10 +303,7 @@ def check_eval_output(cfg: EvalConfig) -> None:
         if isinstance(v, str | os.PathLike):
             g.input(v)
     out = Path(cfg.output_dir)
-    g.folder(out).manifest(out / "results.json").file(out / "report.md", out / "report.html")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"eval output_dir {out} is a file; give a folder (output_dir=runs/x/eval)")
-    g.check()
+    g.folder(out).manifest(out / "results.json").file(out / "report.md", out / "report.html").check()
 
 
 def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: Any = None,

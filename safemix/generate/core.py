@@ -464,9 +464,10 @@ def generate(data: Any, method: str = "template", n: int | None = None, ratio: f
 
 def sidecar_paths(out: str | Path) -> tuple[Path, Path]:
     """`safety.jsonl` -> (`safety.provenance.jsonl`, `safety.manifest.json`)."""
-    out = Path(out)
-    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
-    return out.with_name(stem + ".provenance.jsonl"), out.with_name(stem + ".manifest.json")
+    from safemix.outputs import sidecars_of
+
+    prov, man = sidecars_of(out)
+    return prov, man
 
 
 def check_generation_outputs(job: Job | str | Path, out: str | Path, container: str | None = None,

@@ -44,9 +44,9 @@ class SafetySet:
 
 def default_provenance_path(path: str | Path) -> Path:
     """`safety.jsonl` -> `safety.provenance.jsonl` (the generator's sidecar name)."""
-    p = Path(path)
-    stem = p.name[: -len(p.suffix)] if p.suffix else p.name
-    return p.with_name(stem + ".provenance.jsonl")
+    from safemix.outputs import sidecars_of
+
+    return sidecars_of(path)[0]
 
 
 def provenance_of(ex: Example) -> dict[str, Any]:
