@@ -47,7 +47,6 @@ def run_generate(args: argparse.Namespace) -> int:
                       section="generate" if args.config else None)
     check_generation_outputs(args.data, args.out, container=args.container, seeds=cfg.seeds)
     job = read_job_from_args(args, args.data)
-    check_generation_outputs(job, args.out, seeds=cfg.seeds)
     res = generate_with_report(job, cfg)
     paths = write_generation(res, job, args.out)
     m = res.manifest

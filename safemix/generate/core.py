@@ -201,11 +201,6 @@ def _split_counts(n: int, contrast_share: float, n_contrast_seeds: int) -> tuple
     return n - n_contrast, n_contrast
 
 
-def _cycle(items: list, n: int) -> list[tuple[Any, int]]:
-    """n (item, occurrence) pairs, walking `items` in order and wrapping around."""
-    return [(items[i % len(items)], i // len(items)) for i in range(n)] if items else []
-
-
 def _walk(pool: list, need: int, screen: SeedScreen, kind: str, seed_src: str):
     """Yield (seed, occurrence) walking `pool` in order, wrapping around, until `need` items
     were accepted (the caller tells `screen` about rejects, whose seeds are then skipped).

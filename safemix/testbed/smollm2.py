@@ -209,23 +209,18 @@ def load_eval_sets(cfg: SmolConfig, shared: Path | None) -> EvalSets:
 
 def load_arc(path: Path, n: int, seed: int) -> list[dict[str, Any]]:
     """ARC questions as {question, choices, answer}; a seeded sample of `n`."""
-    import json
-
     from safemix.errors import InputError
+    from safemix.formats.io import iter_jsonl
 
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                q = r["question"]
-                choices = {c["label"]: c["text"] for c in q["choices"]}
-                rows.append({"id": r.get("id", str(i)), "question": q["stem"], "choices": choices,
-                             "answer": r["answerKey"]})
-            except (ValueError, KeyError, TypeError) as e:
-                raise InputError(f"not an ARC record ({e})", path=str(path), line=i) from None
+    for i, r, _ in iter_jsonl(str(path)):  # the job reader's JSONL parsing and its errors
+        try:
+            q = r["question"]
+            choices = {c["label"]: c["text"] for c in q["choices"]}
+            rows.append({"id": r.get("id", str(i)), "question": q["stem"], "choices": choices,
+                         "answer": r["answerKey"]})
+        except (KeyError, TypeError) as e:
+            raise InputError(f"not an ARC record ({e})", path=str(path), line=i) from None
     return _sample(rows, n, random.Random(f"arc-{seed}"))
 
 
