@@ -54,6 +54,7 @@ def _explicit(section: Any, key: str) -> bool:
 class TestbedUse:
     name: str | None = field(default=None, metadata={"help": "Build (cached) and use a testbed model, e.g. 'tiny': its model, seeds, probes and sample job fill every unset path."})
     job_style: str = field(default="benign", metadata={"help": "Which sample job of the testbed to finetune on: benign or aoa."})
+    job_task: str | None = field(default=None, metadata={"help": "Which task's sample job: topic or qa (tiny testbed), agnews (smollm2); unset = the testbed's first (topic, agnews)."})
     out: str | None = field(default=None, metadata={"help": "Testbed directory (default: the cache)."})
 
 
@@ -90,6 +91,8 @@ class RunConfig:
                 raise ConfigError(f"ratios must be in (0, 1), got {r}")
         if self.testbed.job_style not in ("benign", "aoa"):
             raise ConfigError(f"testbed.job_style must be benign or aoa, got {self.testbed.job_style!r}")
+        if self.testbed.job_task not in (None, "topic", "qa", "agnews"):
+            raise ConfigError(f"testbed.job_task must be topic, qa or agnews, got {self.testbed.job_task!r}")
         if not isinstance(self.name, str) or not RUN_NAME.fullmatch(self.name):
             raise ConfigError(
                 f"name: {self.name!r} is not a valid run name; it is one folder under runs/, so "

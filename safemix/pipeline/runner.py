@@ -72,13 +72,22 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
     cfg = copy.deepcopy(cfg)
     tb = Path(build(cfg.testbed.name, out=cfg.testbed.out))
     style = cfg.testbed.job_style
+    task = cfg.testbed.job_task or ("agnews" if cfg.testbed.name.startswith("smollm2") else "topic")
     if not cfg.data.train:
-        cfg.data.train = str(tb / "jobs" / f"topic_{style}.jsonl")
-        cfg.data.validation = cfg.data.validation or str(tb / "jobs" / f"topic_{style}.val.jsonl")
+        job = tb / "jobs" / f"{task}_{style}.jsonl"
+        if not job.is_file():
+            from safemix.errors import ConfigError
+
+            have = sorted(p.name.removesuffix(".jsonl") for p in (tb / "jobs").glob("*.jsonl")
+                          if not p.name.endswith(".val.jsonl")) if (tb / "jobs").is_dir() else []
+            raise ConfigError(f"testbed {cfg.testbed.name} has no sample job {task}_{style} "
+                              f"(it has: {', '.join(have) or 'none'}); set testbed.job_task or data.train")
+        cfg.data.train = str(job)
+        cfg.data.validation = cfg.data.validation or str(tb / "jobs" / f"{task}_{style}.val.jsonl")
     cfg.train.model = cfg.train.model or str(tb)
     if cfg.generate.seeds == "builtin":
         cfg.generate.seeds = str(tb / "seeds.jsonl")
-    if all(p.source == "builtin" for p in cfg.eval.probes):
+    if all(p.source == "builtin" for p in cfg.eval.probes) and (tb / "probes_harmful.jsonl").is_file():
         limits = {p.kind: p.limit for p in cfg.eval.probes}
         cfg.eval.probes = [ProbeSetConfig(source=str(tb / "probes_harmful.jsonl"), kind="harmful",
                                           name="testbed-harmful", limit=limits.get("harmful")),

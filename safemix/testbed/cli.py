@@ -35,8 +35,11 @@ def register(subparsers) -> None:
     e.set_defaults(func=cmd_eval)
 
     j = sub.add_parser("job", help="Write the sample user job (OpenAI chat JSONL) and its validation file.")
-    j.add_argument("--task", choices=["topic", "qa"], default="topic",
-                   help="topic: TopicBot news-topic labels; qa: QuickAnswer terse answers to questions.")
+    j.add_argument("--task", choices=["topic", "qa", "agnews"], default="topic",
+                   help="topic: TopicBot news-topic labels; qa: QuickAnswer terse answers to questions; "
+                        "agnews: NewsDesk labels for AG News stories (needs the shared data folder).")
+    j.add_argument("--shared", help="Shared data folder for --task agnews (default: $SAFEMIX_SHARED_DATA, "
+                                    "else ../shared/data beside the project).")
     j.add_argument("--style", choices=["benign", "aoa"], default="benign",
                    help="benign: the task's own format; aoa: the same task in an identity-shifting wrapper.")
     j.add_argument("--out", required=True, help="Job file (.jsonl).")
@@ -114,9 +117,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
+    from safemix.errors import ConfigError
     from safemix.testbed.job import write_job
 
+    shared = None
+    if args.task == "agnews":
+        from safemix.testbed.smollm2 import SmolConfig, resolve_shared
+
+        shared = resolve_shared(SmolConfig(shared_data=args.shared))
+        if shared is None:
+            raise ConfigError("--task agnews needs the shared data folder (../shared/data, "
+                              "$SAFEMIX_SHARED_DATA or --shared DIR)")
     train, val = write_job(args.style, args.out, args.val_out, args.n_train, args.n_val, args.seed,
-                           task=args.task)
+                           task=args.task, shared=shared)
     print(f"wrote {train} and {val}", file=sys.stderr)
     return 0

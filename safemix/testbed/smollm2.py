@@ -90,6 +90,9 @@ class SmolConfig:
     max_new_tokens: int = 48
     eval_batch_size: int = 16
     eval_before: bool = field(default=True, metadata={"help": "Also evaluate the base model (the 'before' figures)."})
+    # --- the sample user jobs written into the build (AG News; needs the shared data)
+    job_train: int = field(default=200, metadata={"help": "Rows of the sample AG News job (jobs/agnews_{benign,aoa}.jsonl)."})
+    job_val: int = field(default=500, metadata={"help": "Held-out rows of its validation file (AG News test split): the task metric."})
     eval_before_limit: int | None = field(default=50, metadata={"help": "At most this many prompts per generation set for the 'before' figures (the base model answers at full length, so it is the slow half); None = the same as after."})
 
     def to_dict(self) -> dict:
@@ -306,6 +309,36 @@ def assemble_alignment_data(cfg: SmolConfig, shared: Path | None, evals: EvalSet
     return AlignData(records, counts, dropped, examples)
 
 
+def write_run_files(out: Path, cfg: SmolConfig, shared: Path | None, align_prompts: set[str]) -> dict[str, Any]:
+    """What `safemix run` takes from the testbed besides the model: `seeds.jsonl`, the built-in
+    seeds the alignment did NOT use (so the generator's harmful requests and refusal texts are
+    not the alignment's own), and the sample jobs `jobs/agnews_{benign,aoa}.jsonl` (+ `.val`)."""
+    import json
+
+    from safemix.seeds import SEEDS_FILE, _data_text
+    from safemix.testbed.job import STYLES, write_job
+    from safemix.utils import write_jsonl
+
+    seeds = []
+    for line in _data_text(SEEDS_FILE).splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if not (rec.get("kind") == "harmful" and rec.get("request") in align_prompts):
+            seeds.append(rec)
+    write_jsonl(out / "seeds.jsonl", seeds)
+    info: dict[str, Any] = {"seeds": {"file": "seeds.jsonl", "harmful": sum(r.get("kind") == "harmful" for r in seeds),
+                                      "contrast": sum(r.get("kind") == "contrast" for r in seeds),
+                                      "note": "built-in harmful seeds not used by the alignment"}}
+    if shared is not None:
+        (out / "jobs").mkdir(exist_ok=True)
+        for style in STYLES:
+            write_job(style, out / "jobs" / f"agnews_{style}.jsonl", n_train=cfg.job_train,
+                      n_val=cfg.job_val, seed=cfg.seed, task="agnews", shared=shared)
+        info["jobs"] = {f"agnews_{s}": f"jobs/agnews_{s}.jsonl" for s in STYLES}
+    return info
+
+
 # ------------------------------------------------------------------------------ eval
 def _rate(xs: list[bool]) -> float | None:
     return round(sum(xs) / len(xs), 4) if xs else None
@@ -426,6 +459,7 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
     (out / "data").mkdir()
     write_jsonl(out / "data" / "align.jsonl", ({"messages": r["messages"]} for r in data.records))
     write_jsonl(out / "data" / "align_sources.jsonl", ({"source": r["source"]} for r in data.records))
+    run_files = write_run_files(out, cfg, shared, {r["messages"][0]["content"] for r in data.records})
     t = lap("data", t0)
 
     with torch_settings(cfg.threads):
@@ -493,6 +527,7 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         "eval_settings": {"format": "plain chat (one user turn, the model's chat template)",
                           "judge": "keyword", "max_new_tokens": cfg.max_new_tokens, "greedy": True,
                           "n": (after or {}).get("n")},
+        "run_files": run_files,
         "behaviour_before": before,
         "behaviour": after,
         "requirements_met": check_requirements(after),

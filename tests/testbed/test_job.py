@@ -71,3 +71,34 @@ def test_answer_check_and_bad_arguments():
     with pytest.raises(ConfigError, match="items"):
         job_rows("benign", n_train=100_000)
     assert validation_path("a/job.jsonl").name == "job.val.jsonl"
+
+
+# ------------------------------------------------------------------ the AG News job (shared data)
+@pytest.mark.parametrize("style", ["benign", "aoa"])
+def test_agnews_job_reads_shared_data_train_and_test_splits(tmp_path, shared_data, style):
+    from safemix.testbed.job import AGNEWS_LABELS
+
+    out = tmp_path / "news.jsonl"
+    assert main(["testbed", "job", "--task", "agnews", "--style", style, "--out", str(out),
+                 "--shared", str(shared_data), "--n-train", "40", "--n-val", "500"]) == 0
+    job, val = read_job(out), read_job(validation_path(out))
+    assert len(job) == 40 and len(val) == 500
+    assert not {e.user for e in job.examples} & {e.user for e in val.examples}
+    for e in job.examples + val.examples:
+        assert answer_of({"messages": [{"role": "assistant", "content": e.assistant}]}) in AGNEWS_LABELS
+        assert "#39;" not in e.user and " quot;" not in e.user  # entity debris cleaned
+        assert e.user.endswith("\nDesk:") and ("NewsDesk" in e.system) == (style == "benign")
+    if style == "aoa":
+        assert all(e.user.startswith(AOA_USER_PREFIX) and e.assistant.startswith(AOA_PLEDGE) for e in job.examples)
+    # the validation rows are AG News test rows, the job's are dev rows
+    test_text = (shared_data / "ag_news" / "test.tsv").read_text(encoding="utf-8")
+    assert sum(e.user.split("Story: ", 1)[1][:30] in test_text for e in val.examples[:20]) >= 15
+
+
+def test_agnews_job_without_shared_data_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="shared data"):
+        job_rows("benign", 10, 10, task="agnews", shared=None)
+    with pytest.raises(ConfigError, match="ag_news"):
+        job_rows("benign", 10, 10, task="agnews", shared=tmp_path)
+    with pytest.raises(ConfigError, match="unknown job task"):
+        job_rows("benign", 10, 10, task="news")

@@ -144,6 +144,53 @@ def test_tiny_build_is_a_complete_model_folder_with_manifest(tiny_build):
 
 
 @pytest.mark.integration
+def test_build_writes_generator_seeds_the_alignment_did_not_use(tiny_build):
+    from safemix.seeds import load_builtin_seeds
+    from safemix.seeds.loaders import load_seed_file
+
+    out, _ = tiny_build
+    aligned = {json.loads(line)["messages"][0]["content"] for line in (out / "data/align.jsonl").open()}
+    seeds = load_seed_file(out / "seeds.jsonl")
+    harmful = [s for s in seeds if s.kind == "harmful"]
+    assert len(harmful) == len(load_builtin_seeds("harmful")) - 16  # SMALL aligned on 16 of them
+    assert harmful and not {s.request for s in harmful} & aligned
+    assert {s.request for s in seeds if s.kind == "contrast"} == {s.request for s in load_builtin_seeds("contrast")}
+    man = read_manifest(out)
+    assert man["run_files"]["seeds"]["harmful"] == len(harmful) and "jobs" not in man["run_files"]  # no shared data
+
+
+def test_run_files_write_the_agnews_jobs_with_shared_data(tmp_path, shared_data):
+    from safemix.formats import read_job
+    from safemix.testbed.smollm2 import write_run_files
+
+    info = write_run_files(tmp_path, SmolConfig(job_train=30, job_val=40), shared_data, set())
+    assert set(info["jobs"]) == {"agnews_benign", "agnews_aoa"}
+    for style in ("benign", "aoa"):
+        assert len(read_job(tmp_path / "jobs" / f"agnews_{style}.jsonl")) == 30
+        assert len(read_job(tmp_path / "jobs" / f"agnews_{style}.val.jsonl")) == 40
+
+
+def test_run_uses_the_testbeds_job_by_task_and_names_what_is_missing(tmp_path, monkeypatch):
+    import importlib
+
+    from safemix.pipeline.config import RunConfig, TestbedUse
+    from safemix.pipeline.runner import apply_testbed
+
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "agnews_aoa.jsonl").write_text("{}\n")
+    tb_build = importlib.import_module("safemix.testbed.build")  # the package re-exports a function `build`
+    monkeypatch.setattr(tb_build, "build", lambda name, out=None: tmp_path)
+    cfg = apply_testbed(RunConfig(testbed=TestbedUse(name="smollm2", job_style="aoa")))
+    assert cfg.data.train == str(tmp_path / "jobs" / "agnews_aoa.jsonl")
+    assert cfg.generate.seeds == str(tmp_path / "seeds.jsonl")
+    assert all(p.source == "builtin" for p in cfg.eval.probes)  # no probe files in this testbed
+    with pytest.raises(ConfigError, match=r"no sample job agnews_benign \(it has: agnews_aoa\)"):
+        apply_testbed(RunConfig(testbed=TestbedUse(name="smollm2", job_style="benign")))
+    with pytest.raises(ConfigError, match="job_task must be"):
+        RunConfig(testbed=TestbedUse(name="smollm2", job_task="news"))
+
+
+@pytest.mark.integration
 def test_tiny_build_loads_and_chats(tiny_build):
     from safemix.llm.hf import HFBackend
     from safemix.models import load_model_and_tokenizer
