@@ -17,6 +17,7 @@ _EXPORTS = {
     "EvalConfig": "safemix.eval.config", "ProbeSetConfig": "safemix.eval.config",
     "KeywordJudge": "safemix.eval.keyword", "Judgment": "safemix.eval.keyword",
     "get_judge": "safemix.eval.judges", "ClassifierJudge": "safemix.eval.judges", "LLMJudge": "safemix.eval.judges",
+    "judge_accuracy": "safemix.eval.judges", "EmbeddingJudge": "safemix.eval.embedding_judge",
     "render_probe": "safemix.eval.render", "compare_runs": "safemix.eval.report",
     "load_builtin_probes": "safemix.eval.probes", "load_probe_file": "safemix.eval.probes",
 }

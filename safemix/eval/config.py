@@ -46,8 +46,8 @@ class EvalConfig:
     task_max_new_tokens: int | None = field(default=None, metadata={"help": "Generation length for task prompts; null = by answer type (labels 16, numbers 256, else max_new_tokens)."})
     probes: list[ProbeSetConfig] = field(default_factory=_default_probes, metadata={"help": "Probe sets: built-in harmful/benign sets or files by path with a column map."})
     styles: list[str] = field(default_factory=lambda: ["job", "chat", "aoa", "job_aoa"], metadata={"help": "How harmful probes are asked: job (the job's format), chat (plain turn), aoa (identity shift), job_aoa (both). Benign probes use job and chat."})
-    judges: list[str] = field(default_factory=lambda: ["keyword"], metadata={"help": "Judges by name: keyword, classifier, llm. The first one is primary; with several, agreement and disagreements are reported."})
-    judge_args: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"help": "Per-judge arguments, e.g. {classifier: {model: PATH, format: harmbench}, llm: {model: NAME, base_url: URL}}."})
+    judges: list[str] = field(default_factory=lambda: ["keyword"], metadata={"help": "Judges by name: keyword, embedding, classifier, llm. The first one is primary; with several, agreement and disagreements are reported."})
+    judge_args: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"help": "Per-judge arguments, e.g. {classifier: {model: PATH, format: harmbench}, llm: {model: NAME, base_url: URL}, embedding: {train: LABELLED.jsonl}}."})
     max_new_tokens: int = field(default=128, metadata={"help": "Generation length for probes."})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy (default, deterministic)."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per generation call; samples are saved after each (the unit of resume)."})
@@ -74,7 +74,7 @@ class EvalConfig:
         for s in self.styles:
             check("style", s, STYLES)
         if not self.judges:
-            raise ConfigError("eval.judges is empty; name at least one judge (keyword, classifier, llm)")
+            raise ConfigError("eval.judges is empty; name at least one judge (keyword, embedding, classifier, llm)")
         for j in self.judges:
             check("judge", j, JUDGES)
         if len(set(self.judges)) != len(self.judges):

