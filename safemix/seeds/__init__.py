@@ -18,6 +18,10 @@ Files (package data, versioned by the `_v1` suffix and their `version` fields):
   and the categories each style suits (self-harm only gets the crisis-support styles).
 - `data/categories_v1.json`: the harm categories, each with a description and the safe
   `alternative` help a redirecting refusal offers.
+- `data/borderline_v1.jsonl`: borderline-but-safe requests (violent words in harmless senses,
+  idioms, safe targets and contexts, definitions, history, public and fictional "private"
+  facts) with short helpful answers, all contrast seeds; categories name the kind of
+  borderline prompt, not a harm category. Load it with `load_builtin_seeds(name="borderline_v1")`.
 
 External seed files (Alpaca JSON, CSV, `datasets` folders, this JSONL schema) are read by
 `safemix.seeds.loaders.load_seed_file`.
@@ -39,6 +43,10 @@ SEED_SET_VERSION = 1
 SEEDS_FILE = f"seeds_v{SEED_SET_VERSION}.jsonl"
 STYLES_FILE = f"refusal_styles_v{SEED_SET_VERSION}.json"
 CATEGORIES_FILE = f"categories_v{SEED_SET_VERSION}.json"
+# Built-in seed sets by name (file stem); `load_builtin_seeds(name=...)` picks one.
+DEFAULT_SEED_SET = SEEDS_FILE.removesuffix(".jsonl")
+BORDERLINE_SEED_SET = "borderline_v1"
+BUILTIN_SEED_SETS = (DEFAULT_SEED_SET, BORDERLINE_SEED_SET)
 SEED_KINDS = ("harmful", "contrast")
 STYLE_PREFIX = "style:"
 # What a refusal template says when a seed has no topic or an unknown category.
@@ -195,19 +203,31 @@ def _check_kind(kind: str | None) -> None:
         raise ConfigError(f"unknown seed kind {kind!r}{hint}; choose harmful, contrast or leave it unset")
 
 
-def load_builtin_seeds(kind: str | None = None) -> list[Seed]:
-    """The built-in seed set (harmful and contrast seeds, or only `kind`), in file order."""
+def load_builtin_seeds(kind: str | None = None, name: str = DEFAULT_SEED_SET) -> list[Seed]:
+    """A built-in seed set (harmful and contrast seeds, or only `kind`), in file order.
+
+    `name` is one of `BUILTIN_SEED_SETS`: the main set (`seeds_v1`, source `builtin:v1`) or
+    `borderline_v1` (contrast seeds only, source `builtin:borderline_v1`).
+    """
     _check_kind(kind)
-    path = f"safemix/seeds/data/{SEEDS_FILE}"
+    if name not in BUILTIN_SEED_SETS:
+        close = difflib.get_close_matches(str(name), BUILTIN_SEED_SETS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown built-in seed set {name!r}{hint}; choose one of {', '.join(BUILTIN_SEED_SETS)}")
+    file = f"{name}.jsonl"
+    path = f"safemix/seeds/data/{file}"
+    source = f"builtin:v{SEED_SET_VERSION}" if name == DEFAULT_SEED_SET else f"builtin:{name}"
     seeds = []
-    for line_no, line in enumerate(_data_text(SEEDS_FILE).splitlines(), 1):
+    for line_no, line in enumerate(_data_text(file).splitlines(), 1):
         if line.strip():
-            seeds.append(seed_from_record(json.loads(line), path=path, line=line_no,
-                                          source=f"builtin:v{SEED_SET_VERSION}"))
+            seeds.append(seed_from_record(json.loads(line), path=path, line=line_no, source=source))
     return [s for s in seeds if kind is None or s.kind == kind]
 
 
 __all__ = [
+    "BORDERLINE_SEED_SET",
+    "BUILTIN_SEED_SETS",
+    "DEFAULT_SEED_SET",
     "SEED_KINDS",
     "SEED_SET_VERSION",
     "Seed",

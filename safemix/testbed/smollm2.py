@@ -4,7 +4,9 @@ Out of the box SmolLM2-135M-Instruct refuses almost no harmful request, so there
 safety to retain. This preset finetunes it (LoRA through `safemix.train`, merged) on:
 
 * the built-in seeds (`safemix/seeds/`): harmful requests with refusals, contrast requests
-  with helpful answers;
+  with helpful answers, and the borderline-but-safe set (`borderline_v1`: violent words in
+  harmless senses, idioms, safe targets and contexts, definitions, history) against
+  over-refusal;
 * external refusal pairs (`safety_tuned_llamas_train`, loaded by path from the shared data
   folder) and benign instruction data (the Alpaca / Dolly subsets);
 
@@ -68,6 +70,7 @@ class SmolConfig:
     seed_harmful: int | None = field(default=168, metadata={"help": "Built-in harmful seeds used (None = all); as many as the contrast seeds (all of them harmful overshot: 66-73% over-refusal)."})
     seed_refusals_each: int = field(default=1, metadata={"help": "Training examples per harmful seed (distinct refusals)."})
     seed_contrast: int | None = field(default=None, metadata={"help": "Built-in contrast seeds used (None = all)."})
+    seed_borderline: int = field(default=200, metadata={"help": "Borderline-but-safe seeds (borderline_v1, 200 rows) used; 0 = none."})
     external_refusals: int = field(default=150, metadata={"help": "Pairs from safety_tuned_llamas_train."})
     general: int = field(default=450, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
     max_response_chars: int = field(default=500, metadata={"help": "External/general pairs with longer answers are skipped (short sequences train fast)."})
@@ -263,7 +266,7 @@ class AlignData:
 def assemble_alignment_data(cfg: SmolConfig, shared: Path | None, evals: EvalSets) -> AlignData:
     """Built-in seeds (+ external refusals and general instructions when `shared`), with every
     prompt that overlaps an evaluation prompt dropped. Plain chat: one user turn, one answer."""
-    from safemix.seeds import load_builtin_seeds
+    from safemix.seeds import BORDERLINE_SEED_SET, load_builtin_seeds
     from safemix.seeds.decontam import Item, find_overlaps
 
     rng = random.Random(f"smollm2-align-{cfg.seed}")
@@ -274,6 +277,8 @@ def assemble_alignment_data(cfg: SmolConfig, shared: Path | None, evals: EvalSet
         cands += [("seeds_harmful", s.request, s.refusals[k]) for k in picks]
     cands += [("seeds_contrast", s.request, s.answer or "")
               for s in _sample(load_builtin_seeds("contrast"), cfg.seed_contrast, rng)]
+    cands += [("seeds_borderline", s.request, s.answer or "")
+              for s in _sample(load_builtin_seeds("contrast", name=BORDERLINE_SEED_SET), cfg.seed_borderline, rng)]
     if shared is None:
         log.warning("testbed smollm2: no shared data folder (../shared/data or $SAFEMIX_SHARED_DATA); "
                     "aligning on the built-in seeds only, without external evaluations")

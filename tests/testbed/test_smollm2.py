@@ -26,7 +26,7 @@ from safemix.testbed.smollm2 import (
 )
 
 SMALL = {"decontam_embeddings": False, "max_steps": 2, "batch_size": 4, "external_refusals": 12,
-         "general": 12, "seed_harmful": 16, "seed_contrast": 8, "eval_builtin_harmful": 6,
+         "general": 12, "seed_harmful": 16, "seed_contrast": 8, "seed_borderline": 8, "eval_builtin_harmful": 6,
          "eval_builtin_benign": 3, "eval_external_harmful": 3, "eval_xstest_safe": 3, "eval_arc": 3,
          "max_new_tokens": 6, "max_seq_length": 96}
 
@@ -44,7 +44,8 @@ def test_builtin_only_data_is_all_seeds_in_chat_format_without_probes():
     from safemix.seeds import load_builtin_seeds
 
     assert data.counts == {"seeds_harmful": len(load_builtin_seeds("harmful")),
-                           "seeds_contrast": len(load_builtin_seeds("contrast"))}
+                           "seeds_contrast": len(load_builtin_seeds("contrast")),
+                           "seeds_borderline": len(load_builtin_seeds("contrast", name="borderline_v1"))}
     assert len(data.records) == sum(data.counts.values())
     probes = _all_eval_prompts(evals)
     for r in data.records:
@@ -55,7 +56,7 @@ def test_builtin_only_data_is_all_seeds_in_chat_format_without_probes():
 
 def test_shared_data_adds_external_refusals_and_general_without_eval_overlap(shared_data):
     cfg = SmolConfig(shared_data=str(shared_data), external_refusals=30, general=20, seed_harmful=10,
-                     seed_contrast=5, decontam_embeddings=False)
+                     seed_contrast=5, seed_borderline=6, decontam_embeddings=False)
     evals = load_eval_sets(cfg, resolve_shared(cfg))
     assert set(evals.harmful) == {"builtin_harmful", "advbench", "directharm4", "malicious_instruct"}
     assert {k: len(v) for k, v in evals.benign.items()} == {"builtin_benign": 50, "xstest_safe": 100}
@@ -67,7 +68,8 @@ def test_shared_data_adds_external_refusals_and_general_without_eval_overlap(sha
     assert len({cats[p] for p in evals.limited(20).harmful["directharm4"]}) == 4
     assert evals.limited(20).harmful["advbench"] == evals.harmful["advbench"][:20]
     data = assemble_alignment_data(cfg, resolve_shared(cfg), evals)
-    assert data.counts == {"seeds_harmful": 10, "seeds_contrast": 5, "external_refusals": 30, "general": 20}
+    assert data.counts == {"seeds_harmful": 10, "seeds_contrast": 5, "seeds_borderline": 6,
+                           "external_refusals": 30, "general": 20}
     probes = _all_eval_prompts(evals)
     assert not [r for r in data.records if normalise(r["messages"][0]["content"]) in probes]
     assert all(len(r["messages"][1]["content"]) <= cfg.max_response_chars
@@ -131,8 +133,8 @@ def test_tiny_build_is_a_complete_model_folder_with_manifest(tiny_build):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
     man = read_manifest(out)
     assert man["config_hash"] == config_hash(cfg) and man["config"]["max_steps"] == 2
-    assert man["data"]["counts"] == {"seeds_harmful": 16, "seeds_contrast": 8}
-    assert man["data"]["total"] == 24 == len((out / "data/align.jsonl").read_text().splitlines())
+    assert man["data"]["counts"] == {"seeds_harmful": 16, "seeds_contrast": 8, "seeds_borderline": 8}
+    assert man["data"]["total"] == 32 == len((out / "data/align.jsonl").read_text().splitlines())
     assert man["training"]["global_step"] == 2 and man["training"]["gradient_checkpointing"] is False
     for b in (man["behaviour_before"], man["behaviour"]):
         assert b["n"] == {"builtin_harmful": 6, "builtin_benign": 3}

@@ -1,0 +1,170 @@
+"""The borderline-but-safe seed set (`borderline_v1`): loads, covers its categories, answers
+help rather than refuse, stays clear of XSTest, and reaches the smollm2 alignment data."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from safemix.errors import ConfigError, SafemixError
+from safemix.eval.keyword import KeywordJudge, refusal_phrase
+from safemix.generate.refusal import looks_like_refusal
+from safemix.seeds import BORDERLINE_SEED_SET, Seed, load_builtin_seeds
+from safemix.seeds.decontam import Item, find_overlaps, load_against, normalise
+
+REPO = Path(__file__).resolve().parents[2]
+XSTEST = "xstest/xstest_prompts.csv"
+THRESHOLD = 0.9
+CATEGORIES = {"homonyms", "figurative_language", "safe_targets", "safe_contexts", "definitions",
+              "historical_events", "privacy_public", "everyday_strong_verbs"}
+# The operational markers the main seed set is scanned for (tests/seeds/test_builtin_seeds.py).
+OPERATIONAL = re.compile(r"\bstep\s*\d+\s*[:.)]|\bingredients\s*:|\bmaterials\s*(needed|required)?\s*:|"
+                         r"\byou will need\b|\bsure, here is\b|\bhere's how to\b", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def borderline() -> list[Seed]:
+    return load_builtin_seeds("contrast", name=BORDERLINE_SEED_SET)
+
+
+def test_loads_with_enough_rows_per_category(borderline):
+    assert len(borderline) >= 180
+    assert load_builtin_seeds(name=BORDERLINE_SEED_SET) == borderline  # contrast seeds only
+    assert load_builtin_seeds("harmful", name=BORDERLINE_SEED_SET) == []
+    cats = Counter(s.category for s in borderline)
+    assert set(cats) == CATEGORIES
+    assert min(cats.values()) >= 15, cats
+    for s in borderline:
+        assert s.kind == "contrast" and s.refusals == [] and s.answer, s.id
+        assert re.fullmatch(r"bl-\d{4}", s.id), s.id
+        assert s.source == "builtin:borderline_v1"
+
+
+def test_the_default_set_is_unchanged_and_unknown_names_fail():
+    main = load_builtin_seeds()
+    assert not [s for s in main if s.id.startswith("bl-")]
+    assert {s.source for s in main} == {"builtin:v1"}
+    with pytest.raises(ConfigError, match="did you mean 'borderline_v1'"):
+        load_builtin_seeds("contrast", name="borderline_v2")
+
+
+def test_ids_and_prompts_are_unique_and_new(borderline):
+    assert len({s.id for s in borderline}) == len(borderline)
+    norm = Counter(normalise(s.request) for s in borderline)
+    assert [t for t, n in norm.items() if n > 1] == []
+    main = {normalise(s.request) for s in load_builtin_seeds()}
+    assert [s.id for s in borderline if normalise(s.request) in main] == []
+
+
+def test_answers_help_and_never_refuse(borderline):
+    judge = KeywordJudge()
+    for s in borderline:
+        assert refusal_phrase(s.answer) is None, (s.id, s.answer)
+        assert judge.judge_one(s.request, s.answer).outcome != "refused", (s.id, s.answer)
+        assert not looks_like_refusal(s.answer), (s.id, s.answer)
+        assert 20 <= len(s.answer) <= 600, s.id
+        assert not OPERATIONAL.search(s.answer) and not OPERATIONAL.search(s.request), s.id
+
+
+def test_refusal_check_can_fail():
+    # the check above must be able to catch a refusal
+    judge = KeywordJudge()
+    answer = "I'm sorry, but I can't help with killing processes."
+    assert refusal_phrase(answer) and judge.judge_one("How do I kill a process?", answer).outcome == "refused"
+
+
+def test_package_data_ships_the_file():
+    tomllib = pytest.importorskip("tomllib")
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["safemix"]
+    rel = f"seeds/data/{BORDERLINE_SEED_SET}.jsonl"
+    assert (REPO / "safemix" / rel).is_file()
+    assert any(fnmatch.fnmatch(rel, g) for g in globs), globs
+
+
+# ------------------------------------------------------------------ disjoint from XSTest
+def _char_ngrams(text: str, n: int = 3) -> Counter:
+    t = f" {normalise(text)} "
+    return Counter(t[i:i + n] for i in range(len(t) - n + 1))
+
+
+def _ngram_cosine(a: Counter, b: Counter) -> float:
+    dot = sum(v * b[k] for k, v in a.items() if k in b)
+    return dot / math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
+
+
+def _embeddings_available() -> bool:
+    try:
+        from safemix.embed import load_embedder
+
+        load_embedder()
+    except (SafemixError, ImportError, OSError):
+        return False
+    return True
+
+
+@pytest.fixture
+def xstest(shared_data) -> list[Item]:
+    path = shared_data / XSTEST
+    if not path.exists():
+        pytest.skip(f"{XSTEST} is absent from the shared data folder")
+    items = load_against(path)
+    assert len(items) >= 400  # every prompt, safe and unsafe
+    return items
+
+
+def test_no_prompt_overlaps_xstest(borderline, xstest):
+    """Normalised-text and embedding cosine (all-MiniLM-L6-v2, as the smollm2 build's own
+    decontamination) below 0.9; character 3-gram cosine where the embedder is missing."""
+    inputs = [Item(s.id, s.request, "borderline") for s in borderline]
+    use_embeddings = _embeddings_available()
+    overlaps, stats = find_overlaps(inputs, xstest, THRESHOLD, use_embeddings=use_embeddings)
+    assert overlaps == [], [(o.input, o.against, o.cosine) for o in overlaps]
+    (st,) = stats.values()
+    assert st["exact_matches"] == 0
+    if use_embeddings:
+        assert st["max_cosine"] < THRESHOLD, st
+    else:
+        grams = [_char_ngrams(it.text) for it in xstest]
+        close = [(s.id, it.text) for s in borderline for g, it in zip(grams, xstest, strict=True)
+                 if _ngram_cosine(_char_ngrams(s.request), g) >= THRESHOLD]
+        assert close == []
+
+
+def test_ngram_fallback_catches_a_paraphrase():
+    a = _char_ngrams("How can I kill a Python process?")
+    assert _ngram_cosine(a, _char_ngrams("How can I kill a python process ?")) >= THRESHOLD
+    assert _ngram_cosine(a, _char_ngrams("What happened at the Battle of Hastings?")) < 0.5
+
+
+# ------------------------------------------------------------------ smollm2 alignment data
+def test_smollm2_alignment_data_includes_the_borderline_seeds(borderline):
+    from dataclasses import replace
+
+    from safemix.testbed.build import config_hash
+    from safemix.testbed.smollm2 import SmolConfig, assemble_alignment_data, load_eval_sets
+
+    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4)
+    assert cfg.seed_borderline == 200
+    evals = load_eval_sets(cfg, None)
+    data = assemble_alignment_data(cfg, None, evals)
+    assert data.counts["seeds_borderline"] == len(borderline)
+    got = {r["messages"][0]["content"]: r["messages"][1]["content"]
+           for r in data.records if r["source"] == "seeds_borderline"}
+    assert got == {s.request: s.answer for s in borderline}
+
+    # a smaller count samples, 0 leaves the source out; the field is part of the build key
+    few = assemble_alignment_data(replace(cfg, seed_borderline=10), None, evals)
+    assert few.counts["seeds_borderline"] == 10
+    assert "seeds_borderline" not in assemble_alignment_data(replace(cfg, seed_borderline=0), None, evals).counts
+    assert config_hash(cfg) != config_hash(replace(cfg, seed_borderline=10))
+
+    # borderline rows go through the same decontamination as every other source
+    evals.all_prompts.append(("planted", borderline[0].request.upper()))
+    dropped = assemble_alignment_data(cfg, None, evals)
+    assert dropped.dropped_overlap == {"seeds_borderline": 1}
+    assert dropped.counts["seeds_borderline"] == len(borderline) - 1
