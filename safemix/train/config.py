@@ -113,12 +113,14 @@ class TrainConfig:
     show_progress: bool = field(default=True, metadata={"help": "Progress bars (tokenization and training)."})
     debug_masking_examples: int = field(default=3, metadata={"help": "How many examples `safemix train --debug-masking` shows."})
     probe: ProbeConfig = field(default_factory=ProbeConfig, metadata={"help": "Safety-retention probes during training (refusal rate curve, optional early stop)."})
+    fused_lm_head: str = field(default="auto", metadata={"help": "TRL's fused LM head (log-probs, entropy and top-1 accuracy computed chunk-wise, logits recomputed in backward): auto = on with CUDA, off on CPU, where its torch fallback made a SmolLM2 LoRA step ~1.5x slower; on; off (the model's own loss, the same value; metrics.jsonl then has mean_token_accuracy but no entropy)."})
     trl: dict[str, Any] = field(default_factory=dict, metadata={"help": "Extra `trl.SFTConfig` arguments passed through unchanged (e.g. warmup_steps, lr_scheduler_type, weight_decay, gradient_checkpointing, bf16)."})
 
     def __post_init__(self) -> None:
         _choice("method", self.method, METHODS)
         _choice("masking", self.masking, MASKINGS)
         _choice("on_untrainable", self.on_untrainable, ("error", "drop"))
+        _choice("fused_lm_head", self.fused_lm_head, ("auto", "on", "off"))
         if isinstance(self.data, str):
             self.data = [self.data]
         if isinstance(self.eval_data, str):

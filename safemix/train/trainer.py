@@ -381,7 +381,9 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
             tokenizer, _probe_prompts(cfg, cfg.data), cfg.probe.every_n_steps,
             cfg.probe.max_new_tokens, cfg.probe.stop_below, cfg.probe.stop_patience,
             log_fn=metrics.write))
-    trainer = SFTTrainer(model=model, args=sft_config, train_dataset=_dataset(train_tok),
+    fused = cfg.fused_lm_head == "on" or (cfg.fused_lm_head == "auto" and cuda)
+    trainer_cls = SFTTrainer if fused else _plain_head_trainer_class()
+    trainer = trainer_cls(model=model, args=sft_config, train_dataset=_dataset(train_tok),
                          eval_dataset=eval_ds, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=cbs)
     trainer.safemix = RunInfo(
@@ -394,6 +396,55 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
     if is_main_process() and resume_from:
         log.info("resuming from %s", resume_from)
     return trainer
+
+
+def _plain_head_trainer_class():
+    """`SFTTrainer` with the model's own loss instead of TRL's fused LM head.
+
+    TRL always patches a fused LM head into the model and computes the training loss with it
+    (log-probs, entropy and top-1 accuracy chunk by chunk, the logits recomputed in backward).
+    Without Triton, i.e. on CPU, its torch fallback does three LM-head matrix products a step
+    instead of two plus several passes over the vocabulary for the two logged metrics: a
+    SmolLM2-135M LoRA step (vocabulary 49,152) took ~1.5x as long as a bare PyTorch loop
+    (`scripts/bench_train.py`). This class computes the same loss (the model's own
+    cross-entropy over the completion tokens, normalised by the same token count), counts
+    tokens as TRL does and logs `mean_token_accuracy` from one argmax; `entropy` is not logged.
+    Plain losses only: anything else (a custom loss function, label smoothing, DFT, MoE
+    auxiliary loss, sequence parallelism) goes to TRL's own `compute_loss`.
+    """
+    import torch
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class PlainHeadSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            pc = getattr(self.accelerator, "parallelism_config", None)
+            if (self.compute_loss_func is not None or self.label_smoother is not None
+                    or self.args.loss_type != "nll" or self.aux_loss_enabled or getattr(pc, "sp_enabled", False)):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if self.model.training else "eval"
+            inputs["use_cache"] = False
+            loss, outputs = Trainer.compute_loss(self, model, inputs, return_outputs=True,
+                                                 num_items_in_batch=num_items_in_batch)
+            with torch.no_grad():
+                labels = inputs["labels"][:, 1:]
+                mask = labels != -100
+                correct = (outputs.logits[:, :-1].argmax(-1) == labels) & mask
+                n_valid = self.accelerator.gather_for_metrics(mask.sum()).sum()
+                n_correct = self.accelerator.gather_for_metrics(correct.sum()).sum()
+            self._metrics[mode]["mean_token_accuracy"].append(
+                (n_correct / n_valid).item() if n_valid > 0 else 0.0)
+            if mode == "train":
+                if "attention_mask" in inputs:
+                    n = self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+                else:
+                    n = self.accelerator.gather_for_metrics(
+                        torch.tensor(inputs["input_ids"].numel(), device=inputs["input_ids"].device)).sum().item()
+                self._total_train_tokens += n // self._tp_size
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return (loss, outputs) if return_outputs else loss
+
+    return PlainHeadSFTTrainer
 
 
 # ----------------------------------------------------------------------------------- run

@@ -37,3 +37,35 @@ def test_asking_for_it_on_cpu_wins(name):
 def test_gpu_keeps_trl_default():
     args, _ = _resolved({}, cuda=True)
     assert "gradient_checkpointing" not in args and "activation_checkpointing" not in args
+
+
+# ------------------------------------------------------------------ the LM head on CPU
+@pytest.mark.parametrize("setting", ["auto", "off"])
+def test_cpu_uses_the_models_own_loss_with_the_same_value(tmp_path, tiny_model_dir, chat_job, setting):
+    """On CPU (auto) the trainer computes the model's own loss instead of TRL's fused LM head
+    (whose torch fallback is slow there); the loss of a batch is the fused head's to 1e-5."""
+    import torch
+
+    from safemix.train import build_trainer
+    from tests.train.train_helpers import tiny_cfg
+
+    torch.manual_seed(0)
+    plain = build_trainer(tiny_cfg(tiny_model_dir, chat_job, tmp_path / "a", fused_lm_head=setting, lora_dropout=0.0))
+    fused = build_trainer(tiny_cfg(tiny_model_dir, chat_job, tmp_path / "b", fused_lm_head="on", lora_dropout=0.0))
+    assert type(plain).__name__ == "PlainHeadSFTTrainer" and type(fused).__name__ == "SFTTrainer"
+    batch = next(iter(plain.get_train_dataloader()))
+    fused.model.load_state_dict(plain.model.state_dict())
+    losses = []
+    for tr in (plain, fused):
+        tr.model.train()
+        losses.append(tr.compute_loss(tr.model, dict(batch)).item())
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    assert plain._metrics["train"]["num_tokens"] == [int(batch["attention_mask"].sum())]
+    assert 0.0 <= plain._metrics["train"]["mean_token_accuracy"][0] <= 1.0
+
+
+def test_fused_lm_head_setting_is_checked():
+    from safemix.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fused_lm_head"):
+        TrainConfig(model="m", data=["d.jsonl"], fused_lm_head="yes")
