@@ -35,8 +35,9 @@ def register(subparsers) -> None:
     e.set_defaults(func=cmd_eval)
 
     j = sub.add_parser("job", help="Write the sample user job (OpenAI chat JSONL) and its validation file.")
-    j.add_argument("--task", choices=["topic", "qa", "agnews"], default="topic",
+    j.add_argument("--task", choices=["topic", "qa", "inbox", "agnews"], default="topic",
                    help="topic: TopicBot news-topic labels; qa: QuickAnswer terse answers to questions; "
+                        "inbox: Relay, free-text reader messages routed to a newsletter section; "
                         "agnews: NewsDesk labels for AG News stories (needs the shared data folder).")
     j.add_argument("--shared", help="Shared data folder for --task agnews (default: $SAFEMIX_SHARED_DATA, "
                                     "else ../shared/data beside the project).")
@@ -46,6 +47,8 @@ def register(subparsers) -> None:
     j.add_argument("--val-out", help="Validation file (default: <out>.val.jsonl).")
     j.add_argument("--n-train", type=int, default=480)
     j.add_argument("--n-val", type=int, default=120)
+    j.add_argument("--heldout-out", help="Also write a few rows of the job in its held-out paraphrased "
+                   "format here (for eval.heldout_job).")
     j.add_argument("--seed", type=int, default=0, help="Corpus seed (must match the testbed's).")
     j.set_defaults(func=cmd_job)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -129,6 +132,6 @@ def cmd_job(args: argparse.Namespace) -> int:
             raise ConfigError("--task agnews needs the shared data folder (../shared/data, "
                               "$SAFEMIX_SHARED_DATA or --shared DIR)")
     train, val = write_job(args.style, args.out, args.val_out, args.n_train, args.n_val, args.seed,
-                           task=args.task, shared=shared)
-    print(f"wrote {train} and {val}", file=sys.stderr)
+                           task=args.task, shared=shared, heldout_out=args.heldout_out)
+    print(f"wrote {train} and {val}" + (f" and {args.heldout_out}" if args.heldout_out else ""), file=sys.stderr)
     return 0
