@@ -24,6 +24,10 @@ from safemix.testbed.smollm2 import SmolConfig
 
 log = logging.getLogger(__name__)
 BUILD_VERSION = 1
+# What a tiny/micro build writes besides the model (seed sets, sample jobs, held-out job formats);
+# part of their cache key only, so that a change here leaves smollm2 builds cached.
+# 2: seed sets (seedsets.py), the inbox job, held-out job formats, the qa job's new template.
+TINY_OUTPUTS_VERSION = 2
 MANIFEST = "testbed.json"
 
 
@@ -33,6 +37,8 @@ def config_hash(cfg: TestbedConfig | SmolConfig) -> str:
     key: dict[str, Any] = {"config": cfg.to_dict(), "corpus": CORPUS_VERSION, "build": BUILD_VERSION}
     if isinstance(cfg, SmolConfig):  # input files the config only names (their sizes)
         key["inputs"] = cfg.hash_extra()
+    else:
+        key["outputs"] = TINY_OUTPUTS_VERSION
     return stable_hash(key)[:12]
 
 
@@ -121,7 +127,8 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
 
     from safemix.testbed import corpus as C
     from safemix.testbed.evaluate import check_requirements, evaluate_behaviour
-    from safemix.testbed.job import STYLES, TASKS, write_job
+    from safemix.testbed.job import STYLES, TASKS, heldout_path, write_job
+    from safemix.testbed.seedsets import write_seed_sets
     from safemix.testbed.tokenizer import train_tokenizer
     from safemix.testbed.train import new_model, train_stage
     from safemix.utils import sha256_file, write_json, write_jsonl
@@ -140,12 +147,13 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
     (out / "corpus").mkdir()
     write_jsonl(out / "corpus" / "pretrain.jsonl", (r.to_dict() for r in pre))
     write_jsonl(out / "corpus" / "align.jsonl", (r.to_dict() for r in ali))
-    write_jsonl(out / "seeds.jsonl", C.seed_records(splits))
+    seed_info = write_seed_sets(out, splits, cfg.seed)
     write_jsonl(out / "probes_harmful.jsonl", C.probe_records(splits, "harmful"))
     write_jsonl(out / "probes_benign.jsonl", C.probe_records(splits, "benign"))
     for task in TASKS:
         for style in STYLES:
-            write_job(style, out / "jobs" / f"{task}_{style}.jsonl", seed=cfg.seed, task=task)
+            job = out / "jobs" / f"{task}_{style}.jsonl"
+            write_job(style, job, seed=cfg.seed, task=task, heldout_out=heldout_path(job))
     t = lap("corpus", t0)
 
     # The tokenizer learns from the pretraining documents only, like a real one.
@@ -175,7 +183,7 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     write_json(out / MANIFEST, {
         "name": cfg.name, "config_hash": key, "config": cfg.to_dict(),
-        "corpus_version": C.CORPUS_VERSION, "build_version": BUILD_VERSION,
+        "corpus_version": C.CORPUS_VERSION, "build_version": BUILD_VERSION, "outputs_version": TINY_OUTPUTS_VERSION,
         "parameters": n_params, "vocab_size": len(tok),
         "corpus": {"pretrain": len(pre), "align": len(ali),
                    "splits": {fam: {k: len(v) for k, v in getattr(splits, fam).items()}
@@ -192,7 +200,8 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
                     "loadavg_at_end": [round(x, 2) for x in load] if load else None,
                     "python": platform.python_version(), "torch": torch.__version__,
                     "transformers": transformers.__version__},
-        "files": {"seeds": "seeds.jsonl", "probes_harmful": "probes_harmful.jsonl",
+        "files": {"seeds": "seeds.jsonl", "seed_sets": seed_info, "probes_harmful": "probes_harmful.jsonl",
                   "probes_benign": "probes_benign.jsonl",
-                  "jobs": {f"{t}_{s}": f"jobs/{t}_{s}.jsonl" for t in TASKS for s in STYLES}},
+                  "jobs": {f"{t}_{s}": f"jobs/{t}_{s}.jsonl" for t in TASKS for s in STYLES},
+                  "heldout_jobs": {f"{t}_{s}": f"jobs/{t}_{s}.heldout.jsonl" for t in TASKS for s in STYLES}},
     })
