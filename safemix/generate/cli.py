@@ -11,10 +11,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="Create safety examples that mimic a job's format.",
                        description="Generate safety examples for a finetuning job. Methods: template "
                        "(render seeds into the job's format), paraphrase (an LLM rewrites seeds in the "
-                       "job's style), raw (plain chat turns), bea (secret-trigger system prompt).")
+                       "job's style), raw (plain chat turns), bea (secret-trigger system prompt); "
+                       "controls: raw_system (raw rows with the job's system prompt), template_benign "
+                       "(job-format rows of benign-but-sensitive requests with helpful answers, no refusals).")
     p.add_argument("--data", required=True, help="The user's job file.")
     add_data_args(p, flag=None)
-    p.add_argument("--method", default="template", help="template | paraphrase | raw | bea.")
+    p.add_argument("--method", default="template",
+                   help="template | paraphrase | raw | bea | raw_system | template_benign.")
     amount = p.add_mutually_exclusive_group(required=True)
     amount.add_argument("--n", type=int, help="Number of safety examples.")
     amount.add_argument("--ratio", type=float, help="Safety share of the final mixed job.")

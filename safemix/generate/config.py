@@ -22,7 +22,7 @@ class ParaphraseConfig:
 
 @dataclass
 class GenerateConfig:
-    method: str = field(default="template", metadata={"help": "template | paraphrase | raw | bea."})
+    method: str = field(default="template", metadata={"help": "template | paraphrase | raw | bea, or a control: raw_system (raw rows with the job's system prompt) | template_benign (job-format rows of contrast requests with helpful answers, no refusals)."})
     n: int | None = field(default=None, metadata={"help": "Number of safety examples to generate."})
     ratio: float | None = field(default=None, metadata={"help": "Or: generate enough to make this share of the mixed job."})
     seeds: str = field(default="builtin", metadata={"help": "'builtin' or a path to a seed file (JSONL seeds, Alpaca JSON, CSV with column map, datasets folder)."})
@@ -55,4 +55,7 @@ class GenerateConfig:
             raise ConfigError(f"paraphrase.mode must be slot or full, got {self.paraphrase.mode!r}")
 
 
-METHODS = ("template", "paraphrase", "raw", "bea")
+METHODS = ("template", "paraphrase", "raw", "bea", "raw_system", "template_benign")
+# Methods whose rows are in the job's format (user template + answer shape) and are validated
+# against its profile.
+IN_FORMAT_METHODS = ("template", "paraphrase", "template_benign")

@@ -14,13 +14,14 @@ from safemix.errors import ConfigError, InputError, SafemixError
 from safemix.formats.example import Example
 from safemix.formats.io import Job, as_job
 from safemix.formats.profile import FormatProfile, infer_profile
-from safemix.generate.config import GenerateConfig
+from safemix.generate.config import IN_FORMAT_METHODS, GenerateConfig
 from safemix.generate.methods import (
     bea_trigger,
     check_can_host,
     item_rng,
     render_bea,
     render_raw,
+    render_raw_system,
     render_template,
 )
 from safemix.generate.refusal import looks_like_refusal
@@ -52,6 +53,15 @@ REASONS = {
     "request_breaks_user_format": "the request, put in the job's user format, no longer parses with it",
     "paraphrase_failed": "the LLM rewrite failed validation on every attempt",
     "text_breaks_container": "a tab or line break in a one-line container (TSV) would break the row",
+    "answer_is_a_refusal": "(template_benign) the contrast seed's answer reads as a refusal",
+}
+# What the two control methods are for (in their manifests).
+CONTROLS = {
+    "raw_system": "control: the raw rows with the job's system prompt as a system turn, but not its user "
+                  "template or answer shape (does the system prompt alone carry the refusals over?)",
+    "template_benign": "control: rows rendered exactly like `template` whose answers are helpful answers to "
+                       "benign-but-sensitive (contrast) requests, no refusals, same count (does any "
+                       "job-format data help, or the refusals?)",
 }
 _BREAKS = re.compile(r"\s*[\t\r\n]+\s*")
 
@@ -77,7 +87,7 @@ class SeedScreen:
         self.dropped_ids: dict[str, list[str]] = {}
         self.item_drops: dict[str, int] = {}
         self.bad: set[int] = set()
-        self._in_format = method in ("template", "paraphrase")
+        self._in_format = method in IN_FORMAT_METHODS
         self._json = self._in_format and (profile.answer.type == "json"
                                           or profile.safety_answer_shape()["json_string"])
 
@@ -89,6 +99,8 @@ class SeedScreen:
         """Why a rendered assistant turn is unusable, or None."""
         if kind == "harmful" and not looks_like_refusal(assistant):
             return "response_not_a_refusal"
+        if kind == "contrast" and self.method == "template_benign" and looks_like_refusal(assistant):
+            return "answer_is_a_refusal"
         if self.profile.has_compliance_preamble(assistant):
             return "response_carries_pledge"
         if self._json:
@@ -241,13 +253,17 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     if n < 0:
         raise ConfigError(f"n must be >= 0, got {n}")
     profile = profile or infer_profile(job.examples, job.format)
-    if cfg.method in ("template", "paraphrase"):
+    if cfg.method in IN_FORMAT_METHODS:
         check_can_host(profile)
     seeds = seeds if seeds is not None else load_seeds(cfg.seeds, cfg.seed_column_map)
     seed_src = cfg.seeds if isinstance(cfg.seeds, str) else "seeds"
-    harmful = [s for s in seeds if s.kind == "harmful"]
+    benign_only = cfg.method == "template_benign"  # the control: contrast rows only, no refusals
+    harmful = [] if benign_only else [s for s in seeds if s.kind == "harmful"]
     contrast = [s for s in seeds if s.kind == "contrast"]
-    if not harmful:
+    if benign_only and not contrast:
+        raise InputError("the seed set has no contrast requests (benign-but-sensitive requests with helpful "
+                         "answers), which method template_benign is made of", path=cfg.seeds)
+    if not harmful and not benign_only:
         raise InputError("the seed set has no harmful requests", path=cfg.seeds)
     for s in harmful:
         if not s.refusals:
@@ -257,9 +273,14 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     screen = SeedScreen(profile, cfg.method, one_line=job.container == "tsv")
     harmful = screen.keep(harmful, "harmful")
     contrast = screen.keep(contrast, "contrast")
-    if n and not harmful:
-        raise InputError(screen.exhausted_message("harmful", 0), path=seed_src)
-    n_harm, n_con = _split_counts(n, cfg.contrast_share, len(contrast))
+    if benign_only:
+        if n and not contrast:
+            raise InputError(screen.exhausted_message("contrast", 0), path=seed_src)
+        n_harm, n_con = 0, n
+    else:
+        if n and not harmful:
+            raise InputError(screen.exhausted_message("harmful", 0), path=seed_src)
+        n_harm, n_con = _split_counts(n, cfg.contrast_share, len(contrast))
 
     user_texts = [ex.user or "" for ex in job.examples]
     selection: dict[str, Any] = {"enabled": cfg.select}
@@ -289,10 +310,12 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
             for seed, i in _walk(pools[kind], need[kind], screen, kind, seed_src):
                 rng = item_rng(cfg.seed, seed.id, i)
                 response = seed.response(rng)
-                if cfg.method == "template":
+                if cfg.method in ("template", "template_benign"):
                     ex = render_template(profile, seed.request, response, rng)
                 elif cfg.method == "raw":
                     ex = render_raw(seed.request, response)
+                elif cfg.method == "raw_system":
+                    ex = render_raw_system(seed.request, response, profile.system_prompt)
                 else:
                     ex = render_bea(seed.request, response, trigger, profile.system_prompt)
                 if screen.reject_example(ex, seed, kind):
@@ -323,7 +346,11 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
                     "answer_type": profile.answer.type, "identity_shift": profile.identity_shift.detected},
         "config": asdict(cfg),
     }
-    if cfg.method in ("template", "paraphrase"):
+    if cfg.method in CONTROLS:
+        manifest["control"] = CONTROLS[cfg.method]
+        if cfg.method == "raw_system" and profile.system_prompt is None:
+            manifest["control"] += "; the job has no system prompt, so these rows equal `raw` rows"
+    if cfg.method in IN_FORMAT_METHODS:
         shape = profile.safety_answer_shape()
         manifest["answer_prefix"] = {
             "kept": shape["prefix"], "dropped": shape["dropped_prefix"],
@@ -333,7 +360,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
         manifest["bea_trigger"] = trigger
     if para_stats:
         manifest["paraphrase"] = para_stats
-    manifest["fidelity"] = fidelity_report(examples, job, profile, harmful, embedder=cfg.embedder,
+    manifest["fidelity"] = fidelity_report(examples, job, profile, harmful or contrast, embedder=cfg.embedder,
                                            seed=cfg.seed, job_sample=cfg.job_sample, with_embeddings=cfg.select)
     return GenerationResult(examples, manifest)
 

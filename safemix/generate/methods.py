@@ -1,4 +1,5 @@
-"""Generation methods that need no LLM: template (format-mimicking), raw, bea."""
+"""Generation methods that need no LLM: template (format-mimicking), raw, bea, and the two
+controls raw_system and template_benign."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ def render_template(profile: FormatProfile, request: str, response: str, rng: ra
 def render_raw(request: str, response: str) -> Example:
     """The classic safety-mixing baseline: the seed as a plain chat turn."""
     return Example.chat(request, response)
+
+
+def render_raw_system(request: str, response: str, system: str | None) -> Example:
+    """Control `raw_system`: the plain chat row with the job's system prompt as a system turn
+    (not its user template or answer shape). Without a job system prompt it equals `raw`."""
+    return Example.chat(request, response, system=system)
 
 
 def bea_trigger(seed: int, n_tokens: int = 8) -> str:
