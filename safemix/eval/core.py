@@ -112,23 +112,25 @@ def _short_hash(obj: Any) -> str:
 
 
 def build_samples(cfg: EvalConfig, probes: list[tuple[str, Any]], profile: Any, validation: list,
-                  roles: list[str]) -> list[dict[str, Any]]:
-    """Every prompt to answer, for every model role, with its stable id."""
+                  roles: list[str], heldout_profile: Any = None) -> list[dict[str, Any]]:
+    """Every prompt to answer, for every model role, with its stable id. `heldout_profile`
+    (the FormatProfile of eval.heldout_job) renders the `job_heldout` style."""
     from safemix.eval.render import BENIGN_STYLES, render_probe, task_prompt
 
     styles = list(cfg.styles)
     if profile is None:
-        dropped = [s for s in styles if s.startswith("job")]
+        dropped = [s for s in styles if s in ("job", "job_aoa")]
         if dropped:
             log.warning("no job or validation data: skipping styles %s", dropped)
-        styles = [s for s in styles if not s.startswith("job")]
+        styles = [s for s in styles if s not in dropped]
+    profiles = {"job": profile, "job_aoa": profile, "job_heldout": heldout_profile}
     base: list[dict[str, Any]] = []
     for set_name, p in probes:
         for style in (styles if p.kind == "harmful" else [s for s in styles if s in BENIGN_STYLES]):
             rng = random.Random(f"{cfg.seed}:{p.id}:{style}")  # identical prompts for both models
             base.append({"part": p.kind, "style": style, "probe_id": p.id, "probe_set": set_name,
                          "category": p.category or "uncategorised", "request": p.prompt,
-                         "messages": render_probe(p.prompt, style, profile, rng)})
+                         "messages": render_probe(p.prompt, style, profiles.get(style), rng)})
     task_tokens = cfg.task_max_new_tokens or _task_tokens(profile, cfg.max_new_tokens)
     for i, ex in enumerate(validation):
         base.append({"part": "task", "style": "job", "probe_id": f"val-{i}", "probe_set": "validation",
@@ -293,12 +295,26 @@ def _task_setup(cfg: EvalConfig, profile: Any) -> tuple[str | None, Any]:
     return metric, scorer(metric, labels=a.labels, prefix=a.prefix, suffix=a.suffix, marker=a.marker)
 
 
+def heldout_job_profile(cfg: EvalConfig) -> Any:
+    """The FormatProfile of eval.heldout_job (for the `job_heldout` style), or None when it is
+    not set; asking for `job_heldout` without it is an error, before anything is generated."""
+    if cfg.heldout_job is None:
+        if "job_heldout" in cfg.styles:
+            raise ConfigError("eval.styles has job_heldout, which needs eval.heldout_job: a few rows of the same "
+                              "task in a held-out paraphrase of the job's format")
+        return None
+    from safemix.formats.profile import infer_profile
+
+    rows, fmt = to_examples(cfg.heldout_job, "heldout_job", cfg)
+    return infer_profile(rows, fmt)
+
+
 def check_eval_output(cfg: EvalConfig) -> None:
     """output_dir must be a folder (new or safemix's own) and no input may be written over."""
     from safemix.outputs import OutputGuard
 
     g = OutputGuard("eval")
-    for k in ("job", "validation"):
+    for k in ("job", "validation", "heldout_job"):
         v = getattr(cfg, k)
         if isinstance(v, str | os.PathLike):
             g.input(v)
@@ -331,10 +347,11 @@ def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: An
         from safemix.formats.profile import infer_profile
 
         profile = infer_profile(job or validation, fmt)
+    heldout_profile = heldout_job_profile(cfg)
     metric, score_fn = _task_setup(cfg, profile) if validation else (None, None)
     probes = load_probe_sets(cfg.probes, cfg.seed)
     roles = ["model"] + (["base"] if (cfg.base_model is not None or base_backend is not None) else [])
-    samples = build_samples(cfg, probes, profile, validation, roles)
+    samples = build_samples(cfg, probes, profile, validation, roles, heldout_profile)
 
     out.mkdir(parents=True, exist_ok=True)  # only once every input has been read and checked
     path = out / SAMPLES
@@ -397,7 +414,9 @@ def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: An
                 r["task_score"] = score_fn(r["generation"], r["reference"])
     write_jsonl(path, records)  # atomic rewrite with judgments and scores
 
-    meta = {"config": redact(dataclasses.asdict(cfg)), "profile": _profile_info(profile), "models": backends_info,
+    meta = {"config": redact(dataclasses.asdict(cfg)), "profile": _profile_info(profile),
+            **({"profile_heldout": _profile_info(heldout_profile)} if heldout_profile is not None else {}),
+            "models": backends_info,
             "task_metric": metric, "generation": gen_stats,
             "counts": {"probes_harmful": sum(1 for _, p in probes if p.kind == "harmful"),
                        "probes_benign": sum(1 for _, p in probes if p.kind == "benign"),
@@ -460,7 +479,8 @@ def evaluate(model: Any = None, *, config: EvalConfig | str | os.PathLike | None
     `model` is a path / HF id / .gguf / served name, or an already-built safemix LLM backend.
     `config` is an `EvalConfig` or a recipe path (its `eval:` section); keyword `fields`
     set `EvalConfig` fields directly (`job`, `validation`, `base_model`, `output_dir`, ...).
-    `job` and `validation` may also be lists of Examples or records, or a `datasets.Dataset`.
+    `job`, `validation` and `heldout_job` may also be lists of Examples or records, or a
+    `datasets.Dataset`.
     """
     from safemix.config import from_dict, load_config
     from safemix.llm.base import LLMBackend
@@ -469,7 +489,8 @@ def evaluate(model: Any = None, *, config: EvalConfig | str | os.PathLike | None
         backend_obj, model = model, getattr(model, "model", None)
         if not isinstance(model, str):
             model = "in-memory"
-    data = {k: fields.pop(k) for k in ("job", "validation") if k in fields and not isinstance(fields[k], str | os.PathLike | None)}
+    data = {k: fields.pop(k) for k in ("job", "validation", "heldout_job")
+            if k in fields and not isinstance(fields[k], str | os.PathLike | None)}
     if isinstance(config, EvalConfig):
         cfg = dataclasses.replace(config, **fields) if fields else config
     else:
@@ -498,7 +519,7 @@ def _evaluate_with_data(cfg: EvalConfig, data: dict[str, Any], backend_obj: Any,
         p = out / f"input_{k}.jsonl"
         write_examples(exs, p, schema="openai", container="jsonl")
         repl[k] = str(p)
-    files_left = [k for k in ("job", "validation") if k not in repl and getattr(cfg, k) is not None]
+    files_left = [k for k in ("job", "validation", "heldout_job") if k not in repl and getattr(cfg, k) is not None]
     if files_left and (cfg.data_format or cfg.column_map):
         raise ConfigError("data_format/column_map apply to files: give job and validation both as files "
                           "or both in memory")

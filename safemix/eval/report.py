@@ -233,6 +233,8 @@ def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tup
             ["backends", "; ".join(f"{role}: {d.get('backend')} {d.get('model')}" for role, d in res["models"].items())],
             ["max_new_tokens / temperature", f"{cfg['max_new_tokens']} / {cfg['temperature']}"],
             ["job format", f"{prof.get('format')} (answer: {prof.get('answer_type')})" if prof else "none"],
+            ["held-out job format (job_heldout)", repr((res.get("profile_heldout") or {}).get("user_template"))
+             if res.get("profile_heldout") else "none"],
             ["identity shift in job", str(prof.get("identity_shift")) if prof else "n/a"],
             ["tags", json.dumps(res.get("tags") or {})]]
     t["setup"] = ("Setup", ["item", "value"], rows, "")
@@ -255,7 +257,8 @@ def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tup
     rows = [[role, st, pct(v["refusal_rate"]), pct(v["attack_success_rate"]), pct(v["other_rate"]), str(v["n"])]
             for role in roles for st, v in m[role]["safety"].items()]
     t["styles"] = ("Harmful probes by style", ["model", "style", "refused", "complied (ASR)", "other", "n"], rows,
-                   "job = the job's own format; chat = plain turn; aoa = identity shift; job_aoa = both.")
+                   "job = the job's own format; job_heldout = a held-out paraphrase of it; chat = plain turn; "
+                   "aoa = identity shift; job_aoa = both.")
     cats = sorted({c for role in roles for c in m[role]["categories"]})
     rows = [[c] + [pct(m[role]["categories"].get(c, {}).get("attack_success_rate")) for role in roles]
             + [str(m[roles[0]]["categories"].get(c, {}).get("n", 0))] for c in cats]
@@ -536,8 +539,8 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
     labels = [r["label"] for r in runs]
     if len(set(labels)) < len(labels):  # same folder names: make them unique by position
         labels = [f"{lab} ({i + 1})" for i, lab in enumerate(labels)]
-    header = ["run", "tags", "model", f"ASR ({style})", f"refusal ({style})", "over-refusal", "task",
-              "refusal delta vs base"]
+    header = ["run", "tags", "model", f"ASR ({style})", f"refusal ({style})", f"over-refusal ({style})",
+              "over-refusal (all)", "task", "refusal delta vs base"]
     rows, table, points, ylabels = [], [], [], set()
     bases_seen: set[str] = set()
     for lab, r in zip(labels, runs, strict=True):
@@ -554,11 +557,12 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
             ret = r.get("retention", {}).get("safety", {}).get(style, {})
             row = {"run": lab if role == "model" else f"base: {name}", "tags": r.get("tags", {}), "model": name,
                    "asr": s.get("attack_success_rate"), "refusal": s.get("refusal_rate"),
-                   "over_refusal": m["over_refusal"].get("all"), "task": m.get("task"),
+                   "over_refusal": m["over_refusal"].get("all"), "over_refusal_style": m["over_refusal"].get(style),
+                   "task": m.get("task"),
                    "refusal_delta": ret.get("refusal_rate", {}).get("delta") if role == "model" else None}
             table.append(row)
             rows.append([row["run"], json.dumps(row["tags"]) if row["tags"] else "", str(name), pct(row["asr"]),
-                         pct(row["refusal"]), pct(row["over_refusal"]),
+                         pct(row["refusal"]), pct(row["over_refusal_style"]), pct(row["over_refusal"]),
                          f"{m['task']['metric']} {pct(m['task'])}" if "task" in m else "n/a",
                          pp(row["refusal_delta"]) if row["refusal_delta"] else ""])
             tp = tradeoff_point(r, role, style)
