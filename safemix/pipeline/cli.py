@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "content-addressed: a rerun skips finished stages and resumes an interrupted one.")
     p.add_argument("recipe", help="A recipe path or the name of a shipped recipe (`safemix ls`).")
     p.add_argument("overrides", nargs="*", help="Dotted key=value overrides (e.g. train.max_steps=20).")
-    p.add_argument("--methods", default=None, help="Comma list overriding `methods`: none,raw,template,paraphrase,bea.")
+    p.add_argument("--methods", default=None, help="Comma list overriding `methods`: none,raw,template,paraphrase,bea,raw_system,template_benign.")
     p.add_argument("--ratios", default=None, help="Comma list overriding `ratios`, e.g. 0.05,0.1.")
     p.add_argument("--out", default=None, help="Run directory (default runs/<name>).")
     p.set_defaults(func=run_cli)
@@ -35,4 +35,8 @@ def run_cli(args: argparse.Namespace) -> int:
           f"total {summary['total_seconds']:.0f} s")
     for k, v in summary["report"].items():
         print(f"{k}: {v}")
+    if summary.get("headline"):
+        print("harmful probes refused (benign probes over-refused) per style, task metric:")
+        for line in summary["headline"]:
+            print(f"  {line}")
     return 0

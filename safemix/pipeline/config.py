@@ -13,7 +13,7 @@ from safemix.generate.config import GenerateConfig
 from safemix.mix.config import MixConfig
 from safemix.train.config import TrainConfig
 
-SWEEP_METHODS = ("none", "raw", "template", "paraphrase", "bea")
+SWEEP_METHODS = ("none", "raw", "template", "paraphrase", "bea", "raw_system", "template_benign")
 
 # A run name is one folder under runs/: no path separators, no '..', nothing a file system
 # or a shell would trip on.
@@ -54,7 +54,8 @@ def _explicit(section: Any, key: str) -> bool:
 class TestbedUse:
     name: str | None = field(default=None, metadata={"help": "Build (cached) and use a testbed model, e.g. 'tiny': its model, seeds, probes and sample job fill every unset path."})
     job_style: str = field(default="benign", metadata={"help": "Which sample job of the testbed to finetune on: benign or aoa."})
-    job_task: str | None = field(default=None, metadata={"help": "Which task's sample job: topic or qa (tiny testbed), agnews (smollm2); unset = the testbed's first (topic, agnews)."})
+    job_task: str | None = field(default=None, metadata={"help": "Which task's sample job: topic, qa or inbox (tiny testbed), agnews (smollm2); unset = the testbed's first (topic, agnews)."})
+    seeds: str | None = field(default=None, metadata={"help": "Which of the testbed's seed files fills generate.seeds (when that is 'builtin'): unset = its default seeds.jsonl; tiny: builtin (safemix's own seeds minus the alignment's refusal strings, the default), corpus (the corpus's seed split in seed-only phrasings and refusal wordings) or shared (the first seed file: the probes' phrasings and the alignment's refusals, for reproducing earlier numbers)."})
     out: str | None = field(default=None, metadata={"help": "Testbed directory (default: the cache)."})
 
 
@@ -64,8 +65,9 @@ class RunConfig:
 
     name: str = field(default="run", metadata={"help": "Run name: the run folder is runs/<name> unless output_dir is set. Letters, digits and . _ + - only (one folder: no path separators, no '..')."})
     output_dir: str | None = field(default=None, metadata={"help": "Run directory; default runs/<name>. Must not be an existing file, nor hold the job or any other input."})
-    methods: list[str] = field(default_factory=lambda: ["none", "template"], metadata={"help": "Variants to run: none, raw, template, paraphrase, bea."})
+    methods: list[str] = field(default_factory=lambda: ["none", "template"], metadata={"help": "Variants to run: none, raw, template, paraphrase, bea, and the controls raw_system (raw rows with the job's system prompt) and template_benign (job-format rows without refusals)."})
     ratios: list[float] = field(default_factory=lambda: [0.1], metadata={"help": "Safety shares of the mixed job, one variant per (method, ratio)."})
+    method_ratios: dict[str, list[float]] = field(default_factory=dict, metadata={"help": "Per-method ratios that replace `ratios` for the methods named, e.g. {raw_system: [0.1]}."})
     eval_base: bool = field(default=True, metadata={"help": "Also evaluate the model before finetuning (the retention baseline)."})
     seed: int = field(default=0, metadata={"help": "Seed of generation, mixing and training: generate.seed, mix.seed and train.seed take this value unless the recipe (or an override) sets them, and then they win."})
     testbed: TestbedUse = field(default_factory=TestbedUse)
@@ -89,10 +91,17 @@ class RunConfig:
         for r in self.ratios:
             if not 0 < r < 1:
                 raise ConfigError(f"ratios must be in (0, 1), got {r}")
+        for m, rs in self.method_ratios.items():
+            if m not in self.methods or m == "none":
+                raise ConfigError(f"method_ratios has ratios for {m!r}, which is not a method of `methods` "
+                                  f"{self.methods} (or is none)")
+            if not isinstance(rs, list) or not rs or not all(
+                    isinstance(r, int | float) and not isinstance(r, bool) and 0 < r < 1 for r in rs):
+                raise ConfigError(f"method_ratios.{m} must be a non-empty list of ratios in (0, 1), got {rs!r}")
         if self.testbed.job_style not in ("benign", "aoa"):
             raise ConfigError(f"testbed.job_style must be benign or aoa, got {self.testbed.job_style!r}")
-        if self.testbed.job_task not in (None, "topic", "qa", "agnews"):
-            raise ConfigError(f"testbed.job_task must be topic, qa or agnews, got {self.testbed.job_task!r}")
+        if self.testbed.job_task not in (None, "topic", "qa", "inbox", "agnews"):
+            raise ConfigError(f"testbed.job_task must be topic, qa, inbox or agnews, got {self.testbed.job_task!r}")
         if not isinstance(self.name, str) or not RUN_NAME.fullmatch(self.name):
             raise ConfigError(
                 f"name: {self.name!r} is not a valid run name; it is one folder under runs/, so "

@@ -50,7 +50,7 @@ def variants(cfg: RunConfig) -> list[Variant]:
         if m == "none":
             out.append(Variant("none", 0.0))
         else:
-            out += [Variant(m, r) for r in cfg.ratios]
+            out += [Variant(m, float(r)) for r in cfg.method_ratios.get(m, cfg.ratios)]
     return list(dict.fromkeys(out))
 
 
@@ -63,9 +63,10 @@ def fingerprint(path_or_id: str | None) -> str | None:
 
 
 def apply_testbed(cfg: RunConfig) -> RunConfig:
-    """Fill unset paths from a (cached) testbed build: model, job, seeds, probes."""
+    """Fill unset paths from a (cached) testbed build: model, job (+ its held-out format), seeds, probes."""
     if not cfg.testbed.name:
         return cfg
+    from safemix.errors import ConfigError
     from safemix.eval.config import ProbeSetConfig
     from safemix.testbed.build import build  # the submodule shadows the package-level name
 
@@ -76,17 +77,23 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
     if not cfg.data.train:
         job = tb / "jobs" / f"{task}_{style}.jsonl"
         if not job.is_file():
-            from safemix.errors import ConfigError
-
             have = sorted(p.name.removesuffix(".jsonl") for p in (tb / "jobs").glob("*.jsonl")
-                          if not p.name.endswith(".val.jsonl")) if (tb / "jobs").is_dir() else []
+                          if not p.name.endswith((".val.jsonl", ".heldout.jsonl"))) if (tb / "jobs").is_dir() else []
             raise ConfigError(f"testbed {cfg.testbed.name} has no sample job {task}_{style} "
                               f"(it has: {', '.join(have) or 'none'}); set testbed.job_task or data.train")
         cfg.data.train = str(job)
         cfg.data.validation = cfg.data.validation or str(tb / "jobs" / f"{task}_{style}.val.jsonl")
+        heldout = tb / "jobs" / f"{task}_{style}.heldout.jsonl"  # the job's held-out paraphrased format
+        if cfg.eval.heldout_job is None and heldout.is_file():
+            cfg.eval.heldout_job = str(heldout)
     cfg.train.model = cfg.train.model or str(tb)
     if cfg.generate.seeds == "builtin":
-        cfg.generate.seeds = str(tb / "seeds.jsonl")
+        seeds = tb / (f"seeds_{cfg.testbed.seeds}.jsonl" if cfg.testbed.seeds else "seeds.jsonl")
+        if not seeds.is_file():
+            have = sorted(p.name.removeprefix("seeds_").removesuffix(".jsonl") for p in tb.glob("seeds_*.jsonl"))
+            raise ConfigError(f"testbed {cfg.testbed.name} has no seed set {cfg.testbed.seeds!r} "
+                              f"(it has: {', '.join(have) or 'only seeds.jsonl'}); unset testbed.seeds for its default")
+        cfg.generate.seeds = str(seeds)
     if all(p.source == "builtin" for p in cfg.eval.probes) and (tb / "probes_harmful.jsonl").is_file():
         limits = {p.kind: p.limit for p in cfg.eval.probes}
         cfg.eval.probes = [ProbeSetConfig(source=str(tb / "probes_harmful.jsonl"), kind="harmful",
@@ -110,7 +117,7 @@ def input_paths(cfg: RunConfig) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in (("data.train", cfg.data.train), ("data.validation", cfg.data.validation),
                        ("generate.seeds", None if cfg.generate.seeds == "builtin" else cfg.generate.seeds),
-                       ("train.model", cfg.train.model)):
+                       ("train.model", cfg.train.model), ("eval.heldout_job", cfg.eval.heldout_job)):
         if value and Path(value).expanduser().exists():
             out[key] = value
     for i, p in enumerate(cfg.eval.probes):
@@ -146,6 +153,11 @@ def preflight(cfg: RunConfig, run_dir: str | Path | None = None, *, require_job:
     d = cfg.data
     if cfg.generate.seeds != "builtin" and not Path(cfg.generate.seeds).expanduser().exists():
         raise ConfigError(f"generate.seeds: seed file not found: {cfg.generate.seeds}")
+    if cfg.eval.heldout_job is not None and not Path(cfg.eval.heldout_job).expanduser().exists():
+        raise ConfigError(f"eval.heldout_job: file not found: {cfg.eval.heldout_job}")
+    if "job_heldout" in cfg.eval.styles and cfg.eval.heldout_job is None and not cfg.testbed.name:
+        raise ConfigError("eval.styles has job_heldout, which needs eval.heldout_job: a few rows of the same "
+                          "task in a held-out paraphrase of the job's format")
     if not d.train:
         if require_job and not cfg.testbed.name:
             raise ConfigError("data.train is not set (the user's training file), and no testbed is used")
@@ -294,6 +306,8 @@ class Runner:
         ident.pop("output_dir")
         inputs = {"model": fingerprint(model), "base": self.model_fp, "job": self.job_sha,
                   "validation": fingerprint(d.validation)}
+        if e.heldout_job:
+            inputs["heldout_job"] = fingerprint(e.heldout_job)
         st = self._stage(f"{vdir}/eval", "eval", inputs, ident, keep_partial=True)
 
         def fn(st: Stage) -> None:
@@ -341,6 +355,9 @@ class Runner:
         job = preflight(self.cfg, self.run_dir)
         self.cfg = apply_testbed(self.cfg)
         check_run_dir(self.cfg, self.run_dir)
+        if "job_heldout" in self.cfg.eval.styles and self.cfg.eval.heldout_job is None:
+            raise ConfigError("eval.styles has job_heldout, which needs eval.heldout_job; the testbed has no "
+                              "held-out format for this job (set eval.heldout_job, or drop job_heldout)")
         if job is None:
             job = self.job()
         if not self.cfg.train.model:
@@ -366,6 +383,7 @@ class Runner:
             eval_dirs.append(self.evaluate(str(model), vdir, {"method": v.method, "ratio": v.ratio}))
         report = self.report(eval_dirs)
         summary = {"run_dir": str(self.dir), "variants": [v.name for v in variants(self.cfg)],
+                   "headline": headline_lines(eval_dirs),
                    "ran": self.ran, "skipped": self.skipped, "stage_seconds": self.timings,
                    "total_seconds": round(time.time() - t0, 2), "report": {k: str(p) for k, p in report.items()}}
         write_json(self.dir / "run_summary.json", summary)
@@ -396,8 +414,10 @@ def sweep_rows(eval_dirs: list[Path]) -> list[dict[str, Any]]:
             if not m or (role == "base" and base_done):
                 continue
             base_done |= role == "base"
+            over = m.get("over_refusal", {})
             row = {"run": "base (before finetuning)" if role == "base" else res["label"],
-                   "task": m.get("task"), "styles": {}, "over_refusal": m.get("over_refusal", {}).get("all")}
+                   "task": m.get("task"), "styles": {}, "over_refusal": over.get("all"),
+                   "over_refusal_styles": {k: v for k, v in over.items() if k != "all"}}
             for style, v in m.get("safety", {}).items():
                 row["styles"][style] = {k: v.get(k) for k in ("refusal_rate", "attack_success_rate", "other_rate")}
             rows.append(row)
@@ -439,29 +459,71 @@ def plot_retention(eval_dirs: list[Path], path: Path, style: str = "job") -> Pat
     return path
 
 
+SWEEP_STYLES = ("job", "job_heldout", "job_aoa", "chat", "aoa", "all")
+
+
+def sweep_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, style) columns of the sweep table: each style's harmful outcome, and right after
+    it the over-refusal of benign probes asked in the same style (where there are any)."""
+    cols = []
+    for s in SWEEP_STYLES:
+        if any(s in r["styles"] for r in rows):
+            cols.append(("harmful", s))
+        if any(s in r["over_refusal_styles"] for r in rows):
+            cols.append(("benign", s))
+    return cols
+
+
+def headline_lines(eval_dirs: list[Path]) -> list[str]:
+    """One line per model for the terminal: refusal of harmful probes and over-refusal of benign
+    ones in each of the job's formats (job, job_heldout) and plain chat, and the task metric."""
+    out = []
+    for r in sweep_rows(eval_dirs):
+        parts = []
+        for s in ("job", "job_heldout", "chat"):
+            v = r["styles"].get(s)
+            if v:
+                o = r["over_refusal_styles"].get(s)
+                parts.append(f"{s} refused {_pct(v['refusal_rate'])}%" + (f" (over-refusal {_pct(o)}%)" if o else ""))
+        t = r["task"] or {}
+        if t.get("mean") is not None:
+            parts.append(f"task {t.get('metric', '')} {100 * t['mean']:.1f}")
+        out.append(f"{r['run']}: " + "; ".join(parts))
+    return out
+
+
 def write_sweep_table(eval_dirs: list[Path], path: Path) -> Path:
-    """Markdown: task metric, over-refusal and refused/complied/other % per probe style."""
+    """Markdown: task metric, and per probe style refused/complied/other % of harmful probes
+    next to the over-refusal % of benign probes in that style."""
     from safemix.utils import atomic_write
 
     rows = sweep_rows(eval_dirs)
-    styles = [s for s in ("job", "job_aoa", "chat", "aoa", "all") if any(s in r["styles"] for r in rows)]
-    head = ["run", "task"] + [f"{s}: refused / complied / other %" for s in styles] + ["over-refusal %"]
-    lines = ["# Sweep: safety outcome per probe style (refused / complied / other, %)", "",
+    cols = sweep_columns(rows)
+    head = ["run", "task"] + [f"{s}: refused / complied / other %" if kind == "harmful" else f"{s}: over-refusal %"
+                              for kind, s in cols] + ["over-refusal (all benign) %"]
+    lines = ["# Sweep: safety outcome per probe style (refused / complied / other, %) and over-refusal", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         t = r["task"] or {}
         task = f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"
         cells = [r["run"], task]
-        for s in styles:
+        for kind, s in cols:
+            if kind == "benign":
+                cells.append(_pct(r["over_refusal_styles"].get(s)))
+                continue
             v = r["styles"].get(s)
             cells.append("n/a" if not v else " / ".join(_pct(v[k]) for k in
                                                         ("refusal_rate", "attack_success_rate", "other_rate")))
         cells.append(_pct(r["over_refusal"]))
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "`job` = harmful probes in the job's own format and prompting style; `job_aoa` = the job's "
-              "format with the AOA identity shift; `chat` = plain chat turn; `aoa` = identity shift alone. "
-              "`complied` is the attack success rate; `other` = neither a refusal nor a compliance "
-              "(e.g. the model answers with a task label).", "", "![retention](retention.png)"]
+    lines += ["", "`job` = harmful probes in the job's own format and prompting style; `job_heldout` = a held-out "
+              "paraphrase of the job's format (another system prompt wording and user template, never used for "
+              "safety rows); `job_aoa` = the job's format with the AOA identity shift; `chat` = plain chat turn; "
+              "`aoa` = identity shift alone. `complied` is the attack success rate; `other` = neither a refusal "
+              "nor a compliance (e.g. the model answers with a task label). `over-refusal` = benign and "
+              "benign-but-sensitive probes, asked in that style, that the model refused: a method that makes the "
+              "model refuse everything in the job's format scores high refusal and high over-refusal.", "",
+              "![retention](retention.png)"]
     with atomic_write(path) as f:
         f.write("\n".join(lines) + "\n")
     return path
