@@ -55,7 +55,7 @@ class TestbedUse:
     name: str | None = field(default=None, metadata={"help": "Build (cached) and use a testbed model, e.g. 'tiny': its model, seeds, probes and sample job fill every unset path."})
     job_style: str = field(default="benign", metadata={"help": "Which sample job of the testbed to finetune on: benign or aoa."})
     job_task: str | None = field(default=None, metadata={"help": "Which task's sample job: topic, qa or inbox (tiny testbed), agnews (smollm2); unset = the testbed's first (topic, agnews)."})
-    seeds: str | None = field(default=None, metadata={"help": "Which of the testbed's seed files fills generate.seeds (when that is 'builtin'): unset = its default seeds.jsonl; tiny: builtin (safemix's own seeds minus the alignment's refusal strings, the default), corpus (the corpus's seed split in seed-only phrasings and refusal wordings) or shared (the first seed file: the probes' phrasings and the alignment's refusals, for reproducing earlier numbers)."})
+    seeds: str | None = field(default=None, metadata={"help": "Which of the testbed's seed files fills generate.seeds (when that is 'builtin'): unset = its default seeds.jsonl; tiny: corpus (the corpus's seed split in seed-only phrasings and refusal wordings, the default), builtin (safemix's own seeds minus the alignment's refusal strings) or shared (the first seed file: the probes' phrasings and the alignment's refusals, for reproducing earlier numbers)."})
     out: str | None = field(default=None, metadata={"help": "Testbed directory (default: the cache)."})
 
 

@@ -3,17 +3,20 @@
 The generator's seeds should be to the probes what a provider's safety data is to an attacker's
 requests: written apart from them. Three sets, all in the seed JSONL schema:
 
-* ``builtin`` (``seeds_builtin.jsonl``, also ``seeds.jsonl``: the default) - safemix's own seed
-  set (``safemix/seeds``, written for real models, not from the testbed's grammar), without the
-  refusal variants whose text is one of the alignment's refusal strings ("I can't help with
-  that."). Its requests share no phrasing with the probes and its refusals are not the ones the
-  testbed was aligned on. The byte-level tokenizer encodes it exactly, but much of its
-  vocabulary is new to the tiny model (see the testbed README).
-* ``corpus`` (``seeds_corpus.jsonl``) - the corpus's own seed split (harmful and contrast
-  combinations no training document and no probe uses), each phrased with a seed-only phrasing
-  and refused in wordings the alignment never used (`corpus.heldout_seed_records`).
-* ``shared`` (``seeds_shared.jsonl``) - the first testbed seed file, kept to reproduce earlier
-  numbers: held-out combinations, but the probes' phrasings and the alignment's exact refusals.
+* ``corpus`` (``seeds_corpus.jsonl``, also ``seeds.jsonl``: the default) - the corpus's own
+  seed split (harmful and contrast combinations that no training document and no probe uses),
+  each phrased with seed-only phrasings that no training document or probe uses, refused in
+  wordings the alignment never trained on (`corpus.heldout_seed_records`). In the tiny model's
+  vocabulary, so it can learn from them.
+* ``builtin`` (``seeds_builtin.jsonl``) - safemix's own seed set (``safemix/seeds``, written for
+  real models), without the refusal variants whose text is one of the alignment's refusal
+  strings ("I can't help with that."). Disjoint from the probes in every way, but the tiny model
+  cannot read most of it: the byte-level tokenizer encodes it exactly, yet 39% of its request
+  words never occur in pretraining, and a finetune learns from it to refuse almost anything
+  (see the testbed README: over-refusal 30-78% against 0-2% with ``corpus``).
+* ``shared`` (``seeds_shared.jsonl``) - the first testbed seed file, kept to reproduce the
+  earlier numbers; **not** fair: held-out combinations, but the probes' own phrasings and the
+  alignment's exact refusal strings.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from typing import Any
 
 from safemix.testbed import corpus as C
 
-SEED_SETS = ("builtin", "corpus", "shared")
-DEFAULT_SEED_SET = "builtin"
+SEED_SETS = ("corpus", "builtin", "shared")
+DEFAULT_SEED_SET = "corpus"
 
 
 def file_name(name: str) -> str:

@@ -47,7 +47,7 @@ def test_the_quickstart_recipe_runs_the_fair_setup():
     names = [v.name for v in variants(cfg)]
     assert names[0] == "none" and {"raw_system-0.1", "template_benign-0.1", "template-0.05", "raw-0.05"} <= set(names)
     assert "job_heldout" in cfg.eval.styles and cfg.testbed.job_task in (None, "topic")
-    assert cfg.testbed.seeds in (None, "builtin")
+    assert cfg.testbed.seeds in (None, "corpus")
 
 
 # ------------------------------------------------------------------ what a testbed fills in
