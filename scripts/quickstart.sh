@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: bash scripts/quickstart.sh [key=value ...]
 # Sets up .venv, builds the CPU testbed (cached), and runs safemix/recipes/quickstart.yaml:
-# no mitigation vs raw vs template safety mixing at 5% and 10%, then the report.
+# no mitigation vs raw vs template safety mixing at 5% and 10%, the raw_system and
+# template_benign controls at 10%, then the report (sweep.md: refusal and over-refusal per style).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
