@@ -1,4 +1,4 @@
-"""Generate safety examples that mimic a job's format: template | paraphrase | raw | bea.
+"""Generate safety examples that mimic a job's format: template | paraphrase | raw | bea (+ controls).
 
 `safemix.generate` is both this package and the function (`safemix.generate(job, method=
 "template", n=200)`), like `safemix.mix`.
