@@ -13,6 +13,7 @@ from safemix.formats.example import Example
 from safemix.formats.profile import infer_profile
 from safemix.testbed import corpus as C
 from safemix.testbed.job import (
+    AOA_PLEDGE,
     HELDOUT_AOA_PLEDGE,
     HELDOUT_AOA_USER_PREFIX,
     STYLES,
@@ -108,3 +109,15 @@ def test_cli_writes_the_heldout_file(tmp_path):
     job, h = read_job(out), read_job(held)
     assert len(job) == 60 and len(h) == 20
     assert {e.system for e in h.examples} != {e.system for e in job.examples}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_agnews_job_has_a_heldout_format_too(tmp_path, shared_data, style):
+    out = tmp_path / "news.jsonl"
+    assert main(["testbed", "job", "--task", "agnews", "--style", style, "--out", str(out), "--shared",
+                 str(shared_data), "--n-train", "40", "--n-val", "60", "--heldout-out", str(heldout_path(out))]) == 0
+    job, val, held = read_job(out), read_job(tmp_path / "news.val.jsonl"), read_job(heldout_path(out))
+    assert len(held) == 40 and [e.assistant for e in held.examples] == [
+        e.assistant.replace(AOA_PLEDGE, HELDOUT_AOA_PLEDGE) for e in val.examples[:40]]
+    assert {e.system for e in held.examples}.isdisjoint({e.system for e in job.examples})
+    assert all(e.user.endswith("\nRoute to:") for e in held.examples)
