@@ -339,8 +339,10 @@ def write_run_files(out: Path, cfg: SmolConfig, shared: Path | None, align_promp
         (out / "jobs").mkdir(exist_ok=True)
         for style in STYLES:
             write_job(style, out / "jobs" / f"agnews_{style}.jsonl", n_train=cfg.job_train,
-                      n_val=cfg.job_val, seed=cfg.seed, task="agnews", shared=shared)
+                      n_val=cfg.job_val, seed=cfg.seed, task="agnews", shared=shared,
+                      heldout_out=out / "jobs" / f"agnews_{style}.heldout.jsonl")
         info["jobs"] = {f"agnews_{s}": f"jobs/agnews_{s}.jsonl" for s in STYLES}
+        info["heldout_formats"] = {f"agnews_{s}": f"jobs/agnews_{s}.heldout.jsonl" for s in STYLES}
     return info
 
 

@@ -170,6 +170,7 @@ def test_run_files_write_the_agnews_jobs_with_shared_data(tmp_path, shared_data)
     for style in ("benign", "aoa"):
         assert len(read_job(tmp_path / "jobs" / f"agnews_{style}.jsonl")) == 30
         assert len(read_job(tmp_path / "jobs" / f"agnews_{style}.val.jsonl")) == 40
+        assert len(read_job(tmp_path / "jobs" / f"agnews_{style}.heldout.jsonl")) > 0
 
 
 def test_run_uses_the_testbeds_job_by_task_and_names_what_is_missing(tmp_path, monkeypatch):
