@@ -91,6 +91,9 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
         seeds = tb / (f"seeds_{cfg.testbed.seeds}.jsonl" if cfg.testbed.seeds else "seeds.jsonl")
         if not seeds.is_file():
             have = sorted(p.name.removeprefix("seeds_").removesuffix(".jsonl") for p in tb.glob("seeds_*.jsonl"))
+            if not cfg.testbed.seeds:
+                raise ConfigError(f"testbed {cfg.testbed.name} at {tb} has no seeds.jsonl; rebuild it "
+                                  "(safemix testbed build --force) or set generate.seeds")
             raise ConfigError(f"testbed {cfg.testbed.name} has no seed set {cfg.testbed.seeds!r} "
                               f"(it has: {', '.join(have) or 'only seeds.jsonl'}); unset testbed.seeds for its default")
         cfg.generate.seeds = str(seeds)
