@@ -148,8 +148,8 @@ def test_smollm2_alignment_data_includes_the_borderline_seeds(borderline):
     from safemix.testbed.build import config_hash
     from safemix.testbed.smollm2 import SmolConfig, assemble_alignment_data, load_eval_sets
 
-    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4)
-    assert cfg.seed_borderline == 200
+    assert SmolConfig().seed_borderline == 0  # off by default (testbed README, build 7)
+    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4, seed_borderline=200)
     evals = load_eval_sets(cfg, None)
     data = assemble_alignment_data(cfg, None, evals)
     assert data.counts["seeds_borderline"] == len(borderline)
