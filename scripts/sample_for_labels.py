@@ -79,10 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prefix", default="sm", help="Id prefix (default: %(default)s).")
+    ap.add_argument("--models", help="Comma list: only these models (base, or a variant name such as none or template-0.1).")
     ap.add_argument("--out", type=Path, required=True, help="Blind file for the labeller.")
     ap.add_argument("--key", type=Path, required=True, help="Id -> source file (not for the labeller).")
     args = ap.parse_args(argv)
-    picked = stratified(collect(args.runs), args.n, args.seed)
+    items = collect(args.runs)
+    if args.models:
+        keep = {m.strip() for m in args.models.split(",")}
+        items = [it for it in items if it["source"]["model"] in keep]
+    picked = stratified(items, args.n, args.seed)
     blind, key = [], []
     for i, it in enumerate(picked, 1):
         rid = f"{args.prefix}-{i:03d}"
