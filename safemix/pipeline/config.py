@@ -67,7 +67,7 @@ class RunConfig:
     output_dir: str | None = field(default=None, metadata={"help": "Run directory; default runs/<name>. Must not be an existing file, nor hold the job or any other input."})
     methods: list[str] = field(default_factory=lambda: ["none", "template"], metadata={"help": "Variants to run: none, raw, template, paraphrase, bea, and the controls raw_system (raw rows with the job's system prompt) and template_benign (job-format rows without refusals)."})
     ratios: list[float] = field(default_factory=lambda: [0.1], metadata={"help": "Safety shares of the mixed job, one variant per (method, ratio)."})
-    method_ratios: dict[str, list[float]] = field(default_factory=dict, metadata={"help": "Per-method ratios that replace `ratios` for the methods named, e.g. {raw_system: [0.1]}."})
+    method_ratios: dict[str, list[float]] = field(default_factory=dict, metadata={"help": "Per-method ratios that replace `ratios` for the methods named, e.g. {raw_system: [0.1]}; entries for methods not in `methods` are ignored."})
     eval_base: bool = field(default=True, metadata={"help": "Also evaluate the model before finetuning (the retention baseline)."})
     seed: int = field(default=0, metadata={"help": "Seed of generation, mixing and training: generate.seed, mix.seed and train.seed take this value unless the recipe (or an override) sets them, and then they win."})
     testbed: TestbedUse = field(default_factory=TestbedUse)
@@ -92,9 +92,14 @@ class RunConfig:
             if not 0 < r < 1:
                 raise ConfigError(f"ratios must be in (0, 1), got {r}")
         for m, rs in self.method_ratios.items():
-            if m not in self.methods or m == "none":
-                raise ConfigError(f"method_ratios has ratios for {m!r}, which is not a method of `methods` "
-                                  f"{self.methods} (or is none)")
+            # a known method the sweep does not run is ignored, so `methods=[...]` can pick a subset
+            if m == "none" or m not in SWEEP_METHODS:
+                import difflib
+
+                close = difflib.get_close_matches(str(m), SWEEP_METHODS, n=1)
+                raise ConfigError(f"method_ratios has ratios for {m!r}, which is not a sweep method with a ratio"
+                                  + (f" (did you mean {close[0]!r}?)" if close and close[0] != "none" else "")
+                                  + f"; choose from {', '.join(x for x in SWEEP_METHODS if x != 'none')}")
             if not isinstance(rs, list) or not rs or not all(
                     isinstance(r, int | float) and not isinstance(r, bool) and 0 < r < 1 for r in rs):
                 raise ConfigError(f"method_ratios.{m} must be a non-empty list of ratios in (0, 1), got {rs!r}")

@@ -29,9 +29,17 @@ def test_method_ratios_replace_ratios_for_the_methods_named(tmp_path):
                                                "template-0.1", "template_benign-0.1"]
 
 
+def test_method_ratios_of_methods_not_run_are_ignored(tmp_path):
+    """Overriding `methods` to a subset of a recipe with method_ratios (as the slow behaviour
+    test does with the quickstart) runs that subset."""
+    cfg = recipe(tmp_path, "name: x\nmethods: [none, raw, raw_system]\nratios: [0.05, 0.1]\n"
+                           "method_ratios: {raw_system: [0.1]}\n", ["methods=[none]"])
+    assert [v.name for v in variants(cfg)] == ["none"]
+
+
 @pytest.mark.parametrize(("text", "msg"), [
-    ("method_ratios: {bea: [0.1]}\n", "not a method of `methods`"),
-    ("method_ratios: {none: [0.1]}\nmethods: [none, raw]\n", "not a method of `methods`"),
+    ("method_ratios: {raw_sytem: [0.1]}\n", "did you mean 'raw_system'"),
+    ("method_ratios: {none: [0.1]}\nmethods: [none, raw]\n", "not a sweep method with a ratio"),
     ("method_ratios: {raw: [1.5]}\nmethods: [none, raw]\n", "ratios in (0, 1)"),
     ("method_ratios: {raw: []}\nmethods: [none, raw]\n", "non-empty list"),
     ("methods: [none, raw_sytem]\n", "did you mean 'raw_system'"),
