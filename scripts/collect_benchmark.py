@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -33,20 +32,28 @@ def strip_responses(res: dict) -> dict:
     return res
 
 
+def _copy(src: Path, dst: Path) -> None:
+    """Byte copy, written atomically like every other output."""
+    from safemix.utils import atomic_write
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(dst, mode="wb", encoding=None) as f:
+        f.write(src.read_bytes())
+
+
 def collect(run: Path, dest: Path) -> list[Path]:
-    from safemix.utils import atomic_write, write_json
+    from safemix.utils import write_json
 
     if not (run / "run_summary.json").is_file():
         raise SystemExit(f"error: {run} has no run_summary.json (not a finished `safemix run` folder)")
     written = []
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("run_config.json", "run_summary.json"):
-        shutil.copy2(run / name, dest / name)
+        _copy(run / name, dest / name)
         written.append(dest / name)
     for name in REPORT_FILES:
         if (run / "report" / name).is_file():
-            (dest / "report").mkdir(exist_ok=True)
-            shutil.copy2(run / "report" / name, dest / "report" / name)
+            _copy(run / "report" / name, dest / "report" / name)
             written.append(dest / "report" / name)
     for res in sorted(run.glob("variants/*/eval/results.json")):
         variant = res.parent.parent.name
@@ -55,9 +62,7 @@ def collect(run: Path, dest: Path) -> list[Path]:
         write_json(out / "results.json", strip_responses(json.loads(res.read_text(encoding="utf-8"))))
         written.append(out / "results.json")
         for png in sorted((res.parent / "plots").glob("*.png")):
-            (out / "plots").mkdir(exist_ok=True)
-            with atomic_write(out / "plots" / png.name, mode="wb", encoding=None) as f:
-                f.write(png.read_bytes())
+            _copy(png, out / "plots" / png.name)
             written.append(out / "plots" / png.name)
     return written
 

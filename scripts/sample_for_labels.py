@@ -20,7 +20,6 @@ tests/data/judge_labels_blind_smollm2.md for the protocol.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from collections import defaultdict
@@ -31,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def collect(run_dirs: list[Path]) -> list[dict]:
     """Every judged probe answer in the runs (base answers once per run)."""
+    from safemix.eval.core import read_samples
+
     out, seen = [], set()
     for run in run_dirs:
         files = sorted(run.glob("variants/*/eval/samples.jsonl"))
@@ -38,9 +39,8 @@ def collect(run_dirs: list[Path]) -> list[dict]:
             raise SystemExit(f"error: {run}: no variants/*/eval/samples.jsonl (is it a finished `safemix run` folder?)")
         for f in files:
             variant = f.parent.parent.name
-            for line in f.read_text(encoding="utf-8").splitlines():
-                rec = json.loads(line)
-                if rec.get("part") not in ("harmful", "benign") or "generation" not in rec:
+            for rec in read_samples(f).values():  # the evaluator's own reader (finished samples)
+                if rec.get("part") not in ("harmful", "benign"):
                     continue
                 key = (rec["request"], rec["generation"].strip())
                 if key in seen:
