@@ -61,8 +61,12 @@ def run_generate(args: argparse.Namespace) -> int:
     other = {k: v for k, v in m["dropped"].items() if not k.startswith("seed_")}
     if other:
         print(f"dropped: {other}")
-    if (m.get("answer_prefix") or {}).get("dropped"):
-        print(f"left out the job's answer prefix {m['answer_prefix']['dropped']!r} (not a neutral answer marker)")
+    ap = m.get("answer_prefix") or {}
+    if ap.get("dropped") and ap.get("rows_with_job_prefix"):
+        print(f"kept the job's answer prefix {ap['dropped']!r} before the refusal on {ap['rows_with_job_prefix']} "
+              f"rows (answer_prefix={ap['mode']}: recovery examples)")
+    elif ap.get("dropped"):
+        print(f"left out the job's answer prefix {ap['dropped']!r} (not a neutral answer marker)")
     print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items()))
     for k, v in paths.items():
         print(f"{k}: {v}")

@@ -34,6 +34,7 @@ class GenerateConfig:
     min_per_category: int = field(default=2, metadata={"help": "Minimum seeds per harm category in the selection."})
     job_sample: int = field(default=500, metadata={"help": "Job rows (and generated rows, for the fidelity report) embedded for the domain centroid."})
     seed: int = field(default=0, metadata={"help": "Random seed (deterministic output)."})
+    answer_prefix: str = field(default="drop", metadata={"help": "In-format methods, when the job's answers share a constant prefix that is not a neutral marker (e.g. an AOA obedience pledge): drop (the refusal opens the answer), keep (the prefix, then the refusal: a recovery example that teaches refusing after the job's opening, cf. Qi et al. 2406.05946) or mix (half of each kind's rows each way)."})
     bea_trigger_tokens: int = field(default=8, metadata={"help": "Length of the BEA secret trigger (random tokens)."})
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
 
@@ -51,10 +52,13 @@ class GenerateConfig:
             raise ConfigError(f"ratio must be in [0, 1), got {self.ratio}")
         if not 0 <= self.contrast_share < 1:
             raise ConfigError(f"contrast_share must be in [0, 1), got {self.contrast_share}")
+        if self.answer_prefix not in ANSWER_PREFIX_MODES:
+            raise ConfigError(f"answer_prefix must be one of {', '.join(ANSWER_PREFIX_MODES)}, got {self.answer_prefix!r}")
         if self.paraphrase.mode not in ("slot", "full"):
             raise ConfigError(f"paraphrase.mode must be slot or full, got {self.paraphrase.mode!r}")
 
 
+ANSWER_PREFIX_MODES = ("drop", "keep", "mix")
 METHODS = ("template", "paraphrase", "raw", "bea", "raw_system", "template_benign")
 # Methods whose rows are in the job's format (user template + answer shape) and are validated
 # against its profile.

@@ -325,6 +325,8 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     if len(examples) != n:  # the walks above either fill their counts or raise
         raise SafemixError(f"internal error: generated {len(examples)} safety examples, {n} requested")
 
+    prefix_kept = _apply_answer_prefix(examples, profile, cfg)
+
     used = list({id(s): s for s in harmful if s.id in {ex.metadata["seed_id"] for ex in examples
                                                      if ex.metadata["kind"] == "harmful"}}.values())
     selection["category_coverage"] = _coverage(used)
@@ -354,8 +356,12 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
         shape = profile.safety_answer_shape()
         manifest["answer_prefix"] = {
             "kept": shape["prefix"], "dropped": shape["dropped_prefix"],
-            "note": ("the job's constant answer prefix is not a neutral answer marker: safety examples "
-                     "leave it out (it may be a compliance pledge)") if shape["dropped_prefix"] else None}
+            "note": (("the job's constant answer prefix is not a neutral answer marker: safety examples "
+                      "leave it out (it may be a compliance pledge)") if cfg.answer_prefix == "drop" else
+                     (f"answer_prefix={cfg.answer_prefix}: {prefix_kept} rows open with the job's own prefix "
+                      "and then refuse (recovery examples)")) if shape["dropped_prefix"] else None}
+        if cfg.answer_prefix != "drop":
+            manifest["answer_prefix"].update(mode=cfg.answer_prefix, rows_with_job_prefix=prefix_kept)
     if trigger is not None:
         manifest["bea_trigger"] = trigger
     if para_stats:
@@ -411,6 +417,26 @@ def _coverage(seeds: list) -> dict[str, int]:
     from collections import Counter
 
     return dict(sorted(Counter(s.category for s in seeds).items()))
+
+
+def _apply_answer_prefix(examples: list[Example], profile: FormatProfile, cfg: GenerateConfig) -> int:
+    """Put the job's non-neutral constant answer prefix back before the response (`answer_prefix`
+    keep: every in-format row; mix: every second row of each kind). Rows were validated without
+    it (so a seed whose own refusal opens with a pledge is still dropped). Returns the count."""
+    prefix = profile.safety_answer_shape()["dropped_prefix"] if cfg.method in IN_FORMAT_METHODS else None
+    if not prefix or cfg.answer_prefix == "drop":
+        return 0
+    seen: dict[str, int] = {}
+    kept = 0
+    for ex in examples:
+        kind = ex.metadata.get("kind", "harmful")
+        k = seen[kind] = seen.get(kind, -1) + 1
+        keep = cfg.answer_prefix == "keep" or k % 2 == 0
+        ex.metadata["answer_prefix"] = "kept" if keep else "dropped"
+        if keep:
+            ex.messages[-1]["content"] = prefix + ex.messages[-1]["content"]
+            kept += 1
+    return kept
 
 
 def _provenance(seed: Any, kind: str, cfg: GenerateConfig, i: int) -> dict[str, Any]:

@@ -89,3 +89,27 @@ def test_paraphrase_llm_refusal_with_pledge_falls_back_to_seed_refusal():
     res = generate_with_report(job(prefix), cfg, backend=get_backend("dummy", fn=llm))
     assert len(res.examples) == 6 and res.manifest["dropped"]["llm_refusal_invalid_used_seed_refusal"] == 6
     assert all("master" not in ex.assistant and looks_like_refusal(ex.assistant) for ex in res.examples)
+
+
+@pytest.mark.parametrize("mode", ["keep", "mix"])
+def test_answer_prefix_keep_makes_recovery_examples(mode):
+    """answer_prefix=keep/mix (opt-in): the job's pledge goes back before the refusal, on every
+    row (keep) or every second row of each kind (mix); the rest of the row is what drop makes."""
+    prefix = PLEDGES["en_master"][0]
+    cfg = GenerateConfig(n=40, select=False)
+    dropped = generate_with_report(job(prefix), cfg).examples
+    res = generate_with_report(job(prefix), GenerateConfig(n=40, select=False, answer_prefix=mode))
+    kept = [ex for ex in res.examples if ex.assistant.startswith(prefix)]
+    assert len(kept) == (40 if mode == "keep" else 16 + 4)  # 32 harmful + 8 contrast: half of each
+    assert res.manifest["answer_prefix"]["rows_with_job_prefix"] == len(kept)
+    for a, b in zip(res.examples, dropped, strict=True):
+        assert a.assistant == (prefix + b.assistant if a.metadata["answer_prefix"] == "kept" else b.assistant)
+        if a.metadata["kind"] == "harmful":
+            assert looks_like_refusal(a.assistant.removeprefix(prefix))
+
+
+def test_answer_prefix_mode_is_checked():
+    from safemix.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="answer_prefix must be one of drop, keep, mix"):
+        GenerateConfig(answer_prefix="kept")
