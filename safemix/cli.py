@@ -58,8 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from safemix.console import QuietLibraryLogs, quiet_known_warnings
+
+    before = list(logging.root.handlers)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # libraries' INFO chatter off (their warnings stay); -v shows everything
+        for h in logging.root.handlers:
+            if h not in before:
+                h.addFilter(QuietLibraryLogs())
+        quiet_known_warnings()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -91,7 +91,9 @@ def embed(texts: Sequence[str], model: Any = None, batch_size: int = 64,
     todo = list(dict.fromkeys(t for t in texts if t not in cache))
     if todo:
         if show_progress is None:
-            show_progress = len(todo) >= 2000 and log.isEnabledFor(logging.INFO)
+            from safemix.console import progress_enabled
+
+            show_progress = len(todo) >= 2000 and log.isEnabledFor(logging.INFO) and progress_enabled()
         vecs = st.encode(todo, batch_size=batch_size, normalize_embeddings=True,
                          convert_to_numpy=True, show_progress_bar=show_progress)
         for t, v in zip(todo, np.asarray(vecs, dtype=np.float32), strict=True):

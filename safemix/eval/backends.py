@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from safemix.console import progress_enabled
 from safemix.errors import ConfigError
 from safemix.llm.base import EndpointError, LLMBackend
 
@@ -48,7 +49,7 @@ class VLLMBackend(LLMBackend):
 
     def _chat(self, conversations: list[list[dict]], **params: Any) -> list[str]:
         t0 = time.perf_counter()
-        outs = self.llm.chat(conversations, self._params(**params), use_tqdm=True)
+        outs = self.llm.chat(conversations, self._params(**params), use_tqdm=progress_enabled())
         texts = [o.outputs[0].text for o in outs]
         self.stats.add(requests=len(texts), completed=len(texts), elapsed_s=time.perf_counter() - t0,
                        prompt_tokens=sum(len(o.prompt_token_ids or []) for o in outs),
@@ -56,7 +57,7 @@ class VLLMBackend(LLMBackend):
         return texts
 
     def _complete(self, prompts: list[str], **params: Any) -> list[str]:
-        outs = self.llm.generate(prompts, self._params(**params), use_tqdm=True)
+        outs = self.llm.generate(prompts, self._params(**params), use_tqdm=progress_enabled())
         self.stats.add(requests=len(outs), completed=len(outs))
         return [o.outputs[0].text for o in outs]
 

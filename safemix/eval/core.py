@@ -201,7 +201,9 @@ def generate_missing(backend: Any, todo: list[dict[str, Any]], cfg: EvalConfig, 
     # similar lengths together: less padding per batch for local models
     todo = sorted(todo, key=lambda s: (s["max_new_tokens"], sum(len(m["content"]) for m in s["messages"])))
     n = 0
-    with tqdm(total=len(todo), desc=f"eval {role}", unit="prompt") as bar:
+    from safemix.console import progress_enabled
+
+    with tqdm(total=len(todo), desc=f"eval {role}", unit="prompt", disable=not progress_enabled()) as bar:
         for start in range(0, len(todo), cfg.batch_size):
             batch = todo[start:start + cfg.batch_size]
             mnt = {s["max_new_tokens"] for s in batch}

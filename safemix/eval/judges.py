@@ -257,7 +257,10 @@ class ClassifierJudge:
         from tqdm.auto import tqdm
 
         self._load()
-        bar = tqdm(total=len(items), desc=f"judge {self.format}", unit="resp", leave=False)
+        from safemix.console import progress_enabled
+
+        bar = tqdm(total=len(items), desc=f"judge {self.format}", unit="resp", leave=False,
+                   disable=not progress_enabled())
         out: list[float] = []
         if self.format == "sequence":
             id2label = {int(k): str(v) for k, v in self._model.config.id2label.items()}

@@ -236,7 +236,7 @@ def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tup
             ["held-out job format (job_heldout)", repr((res.get("profile_heldout") or {}).get("user_template"))
              if res.get("profile_heldout") else "none"],
             ["identity shift in job", str(prof.get("identity_shift")) if prof else "n/a"],
-            ["tags", json.dumps(res.get("tags") or {})]]
+            ["tags", tags_text(res.get("tags")) or "none"]]
     t["setup"] = ("Setup", ["item", "value"], rows, "")
     if "retention" in res:
         rows = []
@@ -340,36 +340,6 @@ def tradeoff_point(res: dict[str, Any], role: str, style: str = "all") -> tuple[
     return asr, flip, "benign answered"
 
 
-def plot_pareto(points: list[tuple[str, dict, dict, bool]], ylabel: str, path: Path, title: str) -> None:
-    """Utility against attack success; `points` = (label, asr ci, utility ci, is_base).
-    The non-dominated points (lower ASR, higher utility) are joined: the Pareto front."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    for label, asr, util, is_base in points:
-        ax.errorbar([asr["mean"]], [util["mean"]], xerr=[[v] for v in _err(asr)], yerr=[[v] for v in _err(util)],
-                    fmt="s" if is_base else "o", color="grey" if is_base else None, capsize=3, alpha=0.9)
-        ax.annotate(label, (asr["mean"], util["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    front = sorted((p for p in points if not p[3]), key=lambda p: (p[1]["mean"], -p[2]["mean"]))
-    xs, ys, best = [], [], -1.0
-    for _, asr, util, _ in front:
-        if util["mean"] > best:
-            xs.append(asr["mean"])
-            ys.append(util["mean"])
-            best = util["mean"]
-    if len(xs) > 1:
-        ax.step(xs, ys, where="post", linestyle="--", color="black", linewidth=1, label="Pareto front")
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlabel("attack success rate (lower is safer)")
-    ax.set_ylabel(f"{ylabel} (higher is better)")
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_ylim(-0.05, 1.05)
-    ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _before_after_bars(res: dict[str, Any], groups: list[str], ci_of, path: Path, ylabel: str, title: str,
                        color: str, wide: bool) -> None:
     """Grouped bars, base then finetuned, of `ci_of(role_metrics, group)` with their intervals."""
@@ -378,7 +348,7 @@ def _before_after_bars(res: dict[str, Any], groups: list[str], ci_of, path: Path
 
     roles = sorted(res["metrics"], key=lambda r: r != "base")  # before, then after
     size = (max(6.0, 0.55 * len(groups) + 2), 4.4) if wide else (6.4, 4.0)
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = plt.subplots(figsize=size, dpi=110)
     x = np.arange(len(groups))
     w = 0.8 / max(1, len(roles))
     for k, role in enumerate(roles):
@@ -397,7 +367,7 @@ def _before_after_bars(res: dict[str, Any], groups: list[str], ci_of, path: Path
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save_png(fig, path)
     plt.close(fig)
 
 
@@ -523,67 +493,862 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     return res
 
 
-def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all") -> dict[str, Path]:
-    """One table (Markdown, HTML, JSON) and one Pareto plot over several eval runs."""
+# ------------------------------------------------------------------------------ the sweep / run report
+# Everything a reader of several runs sees (comparison.html / .md / .json, sweep.md and the
+# plots) is rendered here from the runs' results.json, and the examples from samples.jsonl
+# beside them when it is there. `safemix run` and `safemix report RUN...` both call
+# `compare_runs`; the pipeline only hands over its eval folders.
+SWEEP_STYLES = ("job", "job_heldout", "job_aoa", "chat", "aoa", "all")
+STYLE_NAMES = {"job": "the job's format", "job_heldout": "a held-out paraphrase of the job's format",
+               "job_aoa": "the job's format with the AOA identity shift", "chat": "plain chat",
+               "aoa": "the AOA identity shift", "all": "all styles"}
+STYLE_TITLES = {"job": "job: the job's format", "job_heldout": "job_heldout: held-out job format",
+                "job_aoa": "job_aoa: job format + AOA", "chat": "chat: plain chat turn",
+                "aoa": "aoa: AOA identity shift", "all": "all styles"}
+METHOD_NAMES = {"none": "no safety rows", "raw": "plain chat safety rows", "template": "safety rows in the job's format",
+                "paraphrase": "LLM paraphrases in the job's style", "bea": "backdoor-enhanced alignment",
+                "raw_system": "control: plain rows with the job's system prompt",
+                "template_benign": "control: job-format rows with helpful answers"}
+METHOD_COLORS = {"template": "tab:blue", "paraphrase": "tab:cyan", "raw": "tab:orange", "raw_system": "tab:red",
+                 "template_benign": "tab:purple", "bea": "tab:green", "none": "black"}
+CONTROL_METHODS = ("raw_system", "template_benign")
+BASE_NAME = "base (before finetuning)"
+OUTCOMES = ("refused", "complied", "other")
+N_EXAMPLES = 2
+# Sections of comparison.html, in order (ids; the browser test checks the sweep table).
+REPORT_SECTIONS = ("headline", "sweep", "plots", "outcomes", "runs", "examples", "setup")
+PLOT_FILES = {"sweep": "sweep.png", "over_refusal": "over_refusal.png", "retention": "retention.png",
+              "pareto": "pareto.png"}
+
+
+def _pct(x: dict | None) -> str:
+    """'88' (a rate in whole percent), 'n/a' when missing; the sweep table's cells."""
+    return "n/a" if not x or x.get("mean") is None else f"{100 * x['mean']:.0f}"
+
+
+def rate(ci: dict[str, Any] | None, interval: bool = True) -> str:
+    """'88% [81, 94]' in whole percent; 'n/a' when missing."""
+    if not ci or ci.get("mean") is None:
+        return "n/a"
+    s = f"{100 * ci['mean']:.0f}%"
+    if interval and ci.get("low") is not None and ci.get("high") is not None:
+        s += f" [{100 * ci['low']:.0f}, {100 * ci['high']:.0f}]"
+    return s
+
+
+def _read_loose(d: str | Path) -> dict[str, Any]:
+    p = Path(d)
+    return json.loads((p / "results.json" if p.is_dir() else p).read_text(encoding="utf-8"))
+
+
+def _method_ratio(res: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The run's method and mixing ratio: its tags (set by `safemix run`), else its label
+    when that reads like a variant name ("none", "template-0.1")."""
+    import re
+
+    tags = res.get("tags") or {}
+    method, ratio = tags.get("method"), tags.get("ratio")
+    if method is None:
+        m = re.fullmatch(r"(none)|([A-Za-z_]+)-([0-9]*\.?[0-9]+)", str(res.get("label", "")))
+        if m:
+            method, ratio = (m.group(1), 0.0) if m.group(1) else (m.group(2), float(m.group(3)))
+    if method == "none":
+        ratio = 0.0
+    try:
+        ratio = None if ratio is None else float(ratio)
+    except (TypeError, ValueError):
+        ratio = None
+    return method, ratio
+
+
+def short_model(name: str | None) -> str:
+    """A model as a reader wants it: a hub id as it is, a local path by its folder name."""
+    if not name:
+        return ""
+    s = str(name)
+    return Path(s).name or s if ("/" in s and (s.startswith(("/", "~", ".")) or Path(s).exists())) else s
+
+
+def tags_text(tags: dict[str, Any] | None) -> str:
+    """{'method': 'template', 'ratio': 0.1} -> 'method template, ratio 0.1'."""
+    return ", ".join(f"{k} {v}" for k, v in (tags or {}).items())
+
+
+def sweep_rows(eval_dirs: list[str | Path]) -> list[dict[str, Any]]:
+    """One row per model from the eval results: the base once (first), then every run in the
+    order given. Keys: run (display name), role, method, ratio, task, styles (per style the
+    refusal / attack success / other rate intervals and n), over_refusal (all benign probes),
+    over_refusal_styles, model, dir."""
+    rows: list[dict[str, Any]] = []
+    base_done = False
+    for d in eval_dirs:
+        res = _read_loose(d)
+        method, ratio = _method_ratio(res)
+        for role in ("base", "model"):
+            m = (res.get("metrics") or {}).get(role)
+            if not m or (role == "base" and base_done):
+                continue
+            base_done |= role == "base"
+            over = m.get("over_refusal", {})
+            row = {"run": BASE_NAME if role == "base" else res.get("label", str(d)), "role": role,
+                   "method": None if role == "base" else method, "ratio": None if role == "base" else ratio,
+                   "task": m.get("task"), "styles": {}, "over_refusal": over.get("all"),
+                   "over_refusal_styles": {k: v for k, v in over.items() if k != "all"},
+                   "model": ((res.get("models") or {}).get(role) or {}).get("model"), "dir": str(d)}
+            for style, v in m.get("safety", {}).items():
+                row["styles"][style] = {k: v.get(k) for k in ("refusal_rate", "attack_success_rate", "other_rate")}
+                row["styles"][style]["n"] = v.get("n")
+            rows.insert(0, row) if role == "base" else rows.append(row)
+    return rows
+
+
+def sweep_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, style) columns of the sweep table: each style's harmful outcome, and right after
+    it the over-refusal of benign probes asked in the same style (where there are any)."""
+    cols = []
+    for s in SWEEP_STYLES:
+        if any(s in r["styles"] for r in rows):
+            cols.append(("harmful", s))
+        if any(s in r["over_refusal_styles"] for r in rows):
+            cols.append(("benign", s))
+    return cols
+
+
+def headline_lines(eval_dirs: list[str | Path]) -> list[str]:
+    """One line per model for the terminal: refusal of harmful probes and over-refusal of benign
+    ones in each of the job's formats (job, job_heldout) and plain chat, and the task metric."""
+    out = []
+    for r in sweep_rows(eval_dirs):
+        parts = []
+        for s in ("job", "job_heldout", "chat"):
+            v = r["styles"].get(s)
+            if v:
+                o = r["over_refusal_styles"].get(s)
+                parts.append(f"{s} refused {_pct(v['refusal_rate'])}%" + (f" (over-refusal {_pct(o)}%)" if o else ""))
+        t = r["task"] or {}
+        if t.get("mean") is not None:
+            parts.append(f"task {t.get('metric', '')} {100 * t['mean']:.1f}")
+        out.append(f"{r['run']}: " + "; ".join(parts))
+    return out
+
+
+def summary_table_text(eval_dirs: list[str | Path], seconds: dict[str, float] | None = None) -> str:
+    """The terminal's closing table: one row per model, refusal in the job's formats and chat,
+    over-refusal in the job's format, task metric and (for `safemix run`) the seconds spent."""
+    from safemix.console import fmt_seconds, text_table
+
+    rows = sweep_rows(eval_dirs)
+    styles = [s for s in ("job", "job_heldout", "job_aoa", "chat", "aoa") if any(s in r["styles"] for r in rows)]
+    header = ["run"] + [f"{s} refused" for s in styles] + ["over-refusal (job)", "task"]
+    if seconds is not None:
+        header.append("time")
+    body = []
+    for r in rows:
+        t = r["task"] or {}
+        cells = [r["run"]] + [_pct((r["styles"].get(s) or {}).get("refusal_rate")) + "%" if s in r["styles"] else "n/a"
+                              for s in styles]
+        o = r["over_refusal_styles"].get("job") or r["over_refusal"]
+        cells += [f"{_pct(o)}%" if o else "n/a",
+                  f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"]
+        if seconds is not None:
+            prefix = f"variants/{r['run']}/"
+            spent = sum(v for k, v in seconds.items() if k.startswith(prefix))
+            cells.append(fmt_seconds(spent) if r["role"] == "model" and spent else "")
+        body.append(cells)
+    return text_table(header, body, right=set(range(1, len(header))))
+
+
+def write_sweep_table(eval_dirs: list[str | Path], path: Path) -> Path:
+    """Markdown: task metric, and per probe style refused/complied/other % of harmful probes
+    next to the over-refusal % of benign probes in that style."""
+    rows = sweep_rows(eval_dirs)
+    cols = sweep_columns(rows)
+    head = ["run", "task"] + [f"{s}: refused / complied / other %" if kind == "harmful" else f"{s}: over-refusal %"
+                              for kind, s in cols] + ["over-refusal (all benign) %"]
+    lines = ["# Sweep: safety outcome per probe style (refused / complied / other, %) and over-refusal", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        t = r["task"] or {}
+        task = f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"
+        cells = [r["run"], task]
+        for kind, s in cols:
+            if kind == "benign":
+                cells.append(_pct(r["over_refusal_styles"].get(s)))
+                continue
+            v = r["styles"].get(s)
+            cells.append("n/a" if not v else " / ".join(_pct(v[k]) for k in
+                                                        ("refusal_rate", "attack_success_rate", "other_rate")))
+        cells.append(_pct(r["over_refusal"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", STYLE_NOTE, "", "![retention](retention.png)"]
+    with atomic_write(path) as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+STYLE_NOTE = ("`job` = harmful probes in the job's own format and prompting style; `job_heldout` = a held-out "
+              "paraphrase of the job's format (another system prompt wording and user template, never used for "
+              "safety rows); `job_aoa` = the job's format with the AOA identity shift; `chat` = plain chat turn; "
+              "`aoa` = identity shift alone. `complied` is the attack success rate; `other` = neither a refusal "
+              "nor a compliance (e.g. the model answers with a task label). `over-refusal` = benign and "
+              "benign-but-sensitive probes, asked in that style, that the model refused: a method that makes the "
+              "model refuse everything in the job's format scores high refusal and high over-refusal.")
+
+
+# ------------------------------------------------------------------------------ label placement
+def _save_png(fig: Any, path: Path) -> None:
+    """Atomically, at the figure's own dpi and size: the label boxes measured on screen are
+    the boxes in the file (no `bbox_inches="tight"`)."""
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=fig.dpi)
+
+
+def _box(b: Any, pad: float = 0.0) -> list[float]:
+    return [float(b.x0) - pad, float(b.y0) - pad, float(b.x1) + pad, float(b.y1) + pad]
+
+
+def boxes_overlap(a: list[float], b: list[float]) -> bool:
+    """Two [x0, y0, x1, y1] boxes share area (touching edges do not count)."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def box_inside(inner: list[float], outer: list[float]) -> bool:
+    return inner[0] >= outer[0] and inner[1] >= outer[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
+def _candidates() -> list[tuple[float, float]]:
+    """Offsets (points) to try for a label, nearest first; upper right first at each distance."""
+    import math
+
+    out = []
+    for r in (7, 14, 24, 36, 52, 72, 96, 124, 160):
+        n = 8 if r < 20 else 16
+        for k in range(n):
+            a = math.pi / 4 + 2 * math.pi * k / n
+            out.append((r * math.cos(a), r * math.sin(a)))
+    return out
+
+
+def place_labels(fig: Any, ax: Any, anchors: list[tuple[float, float]], texts: list[str],
+                 fontsize: float = 8) -> dict[str, Any]:
+    """Label each anchor (data coordinates) so that no label overlaps another label or any
+    anchor's marker, and none leaves the axes. Each label tries offsets nearest first (with a
+    thin leader line when it ends up away from its point), measuring its box with the figure's
+    renderer; a label that fits nowhere at `fontsize` is tried again smaller, and failing that
+    left out and listed in `unplaced` (the caller says so in the caption) rather than overprinted.
+
+    Returns {"axes": box, "figure": [w, h], "labels": [{"text", "box"}], "unplaced": [...]},
+    boxes as [x0, y0, x1, y1] in pixels of the saved PNG (origin bottom left)."""
+    import math
+
+    from matplotlib.text import Text
+
+    fig.canvas.draw()  # the layout (tight_layout, ticks) is final before anything is measured
+    renderer = fig.canvas.get_renderer()
+    axes_box = _box(ax.get_window_extent(renderer), pad=-2.0)
+    to_px = ax.transData.transform
+    markers = [[x - 4, y - 4, x + 4, y + 4] for x, y in (to_px(a) for a in anchors)]
+    placed: list[dict[str, Any]] = []
+    unplaced: list[str] = []
+    for anchor, text in zip(anchors, texts, strict=True):
+        ok = None
+        for size in (fontsize, fontsize - 1.5):
+            for dx, dy in _candidates():
+                ang = math.atan2(dy, dx)
+                ha = "left" if math.cos(ang) > 0.35 else "right" if math.cos(ang) < -0.35 else "center"
+                va = "bottom" if math.sin(ang) > 0.35 else "top" if math.sin(ang) < -0.35 else "center"
+                far = math.hypot(dx, dy) > 10
+                ann = ax.annotate(text, anchor, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                                  fontsize=size, annotation_clip=False,
+                                  arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6,
+                                              "shrinkA": 1, "shrinkB": 3} if far else None)
+                ann.update_positions(renderer)  # xytext in points -> pixels, as drawing does
+                box = _box(Text.get_window_extent(ann, renderer), pad=1.5)
+                if (box_inside(box, axes_box) and not any(boxes_overlap(box, p["box"]) for p in placed)
+                        and not any(boxes_overlap(box, m) for m in markers)):
+                    ok = box
+                    break
+                ann.remove()
+            if ok:
+                break
+        if ok:
+            placed.append({"text": text, "box": [round(v, 2) for v in ok]})
+        else:
+            unplaced.append(text)
+    w, h = fig.get_size_inches() * fig.dpi
+    return {"axes": [round(v, 2) for v in axes_box], "figure": [round(float(w)), round(float(h))],
+            "labels": placed, "unplaced": unplaced}
+
+
+def _percent_axis(axis: Any) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+
+
+def plot_tradeoff(points: list[dict[str, Any]], path: Path, xlabel: str, ylabel: str, title: str,
+                  front: str | None = None) -> dict[str, Any]:
+    """Task metric (y) against a safety rate (x), one point per model with both intervals,
+    labels placed by `place_labels`. points: {label, x, y (ci dicts), method, base}. With
+    `front` = "low" or "high", the non-dominated points (lower/higher x, higher y) are joined.
+    Returns the label geometry (see `place_labels`)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=110)
+    for p in points:
+        x, y = p["x"], p["y"]
+        color = "0.45" if p["base"] else METHOD_COLORS.get(p.get("method") or "")
+        ax.errorbar([x["mean"]], [y["mean"]], xerr=[[v] for v in _err(x)], yerr=[[v] for v in _err(y)],
+                    fmt="s" if p["base"] else "o", color=color, ecolor=color, elinewidth=0.8, capsize=3,
+                    markersize=6, alpha=0.9, zorder=3)
+    if front and len(points) > 1:
+        sign = 1 if front == "low" else -1
+        cand = sorted((p for p in points if not p["base"]), key=lambda p: (sign * p["x"]["mean"], -p["y"]["mean"]))
+        xs, ys, best = [], [], -1.0
+        for p in cand:
+            if p["y"]["mean"] > best:
+                xs.append(p["x"]["mean"])
+                ys.append(p["y"]["mean"])
+                best = p["y"]["mean"]
+        if len(xs) > 1:
+            ax.step(xs, ys, where="post", linestyle="--", color="black", linewidth=0.8, label="Pareto front", zorder=2)
+            ax.legend(loc="lower left" if front == "high" else "lower right", fontsize=7, framealpha=0.8)
+    ax.set_xlim(-0.08, 1.08)
+    ax.set_ylim(-0.08, 1.15)
+    _percent_axis(ax.xaxis)
+    _percent_axis(ax.yaxis)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    geo = place_labels(fig, ax, [(p["x"]["mean"], p["y"]["mean"]) for p in points], [p["label"] for p in points])
+    leg = ax.get_legend()
+    if leg is not None:  # the legend is not a label, but it must not hide one either
+        geo["legend"] = _box(leg.get_window_extent(fig.canvas.get_renderer()))
+    _save_png(fig, path)
+    plt.close(fig)
+    return geo
+
+
+def plot_pareto(points: list[tuple[str, dict, dict, bool]], ylabel: str, path: Path, title: str) -> dict[str, Any]:
+    """Utility against attack success; `points` = (label, asr ci, utility ci, is_base). The
+    non-dominated points (lower ASR, higher utility) are joined: the Pareto front."""
+    pts = [{"label": lab, "x": asr, "y": util, "base": is_base, "method": None} for lab, asr, util, is_base in points]
+    return plot_tradeoff(pts, path, "attack success rate (complied; lower is safer)",
+                         f"{ylabel} (higher is better)", title, front="low")
+
+
+# ------------------------------------------------------------------------------ sweep plots
+def _series(rows: list[dict[str, Any]], value) -> dict[str, Any]:
+    """Per method: ratios and the value's intervals, the unmitigated run ('none') at ratio 0
+    starting every line; and the base model's interval as a reference."""
+    base = next((r for r in rows if r["role"] == "base"), None)
+    none = next((r for r in rows if r["role"] == "model" and r["method"] == "none"), None)
+    methods: dict[str, list[tuple[float, dict]]] = {}
+    for r in rows:
+        if r["role"] != "model" or r["method"] in (None, "none") or r["ratio"] is None:
+            continue
+        v = value(r)
+        if v and v.get("mean") is not None:
+            methods.setdefault(r["method"], []).append((r["ratio"], v))
+    return {"base": value(base) if base else None, "none": value(none) if none else None,
+            "methods": {m: sorted(v, key=lambda t: t[0]) for m, v in methods.items()}}
+
+
+def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_of, ylabel: str,
+               title: str) -> dict[str, Any] | None:
+    """One panel per probe style: `value_of(row, style)` against the mixing ratio, one line per
+    method with its bootstrap intervals, the unmitigated finetune at ratio 0, and the base model
+    as a grey band (its interval) with its mean dashed. None when no run has a method and ratio."""
+    import math
+
+    series = {s: _series(rows, lambda r, s=s: value_of(r, s)) for s in styles}
+    styles = [s for s in styles if series[s]["methods"] or series[s]["none"]]
+    if not styles or not any(series[s]["methods"] for s in styles):
+        return None
+    plt = _plt()
+    ncols = min(3, len(styles))
+    nrows = math.ceil(len(styles) / ncols)
+    spare = nrows * ncols - len(styles)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.1 * ncols, 3.3 * nrows + (0 if spare else 0.7)),
+                             dpi=100, squeeze=False, sharey=True)
+    methods = list(dict.fromkeys(m for s in styles for m in series[s]["methods"]))
+    ratios = sorted({r for s in styles for m in series[s]["methods"].values() for r, _ in m} | {0.0})
+    step = (max(ratios) - min(ratios) or 1.0) * 0.012
+    handles: dict[str, Any] = {}
+    for i, s in enumerate(styles):
+        ax = axes[i // ncols][i % ncols]
+        se = series[s]
+        if se["base"] and se["base"].get("mean") is not None:
+            b = se["base"]
+            lo, hi = (b["low"], b["high"]) if b.get("low") is not None else (b["mean"], b["mean"])
+            handles[BASE_NAME] = ax.axhspan(lo, hi, color="0.6", alpha=0.25, lw=0, label=BASE_NAME)
+            ax.axhline(b["mean"], color="0.45", ls=":", lw=1)
+        for k, m in enumerate(methods):
+            pts = ([(0.0, se["none"])] if se["none"] and se["none"].get("mean") is not None else []) + \
+                se["methods"].get(m, [])
+            if not se["methods"].get(m):
+                continue
+            off = (k - (len(methods) - 1) / 2) * step
+            xs = [r + (off if r > 0 else 0.0) for r, _ in pts]
+            yerr = [[_err(c)[0] for _, c in pts], [_err(c)[1] for _, c in pts]]
+            h = ax.errorbar(xs, [v["mean"] for _, v in pts], yerr=yerr, fmt="o", color=METHOD_COLORS.get(m), capsize=3, lw=1.6, markersize=5, elinewidth=0.9,
+                            ls="--" if m in CONTROL_METHODS else "-", label=m)
+            handles.setdefault(m, h)
+        if se["none"] and se["none"].get("mean") is not None:
+            n = se["none"]
+            handles["none (ratio 0)"] = ax.errorbar([0.0], [n["mean"]], yerr=[[v] for v in _err(n)], fmt="D",
+                                                    color="black", capsize=3, markersize=5, zorder=4,
+                                                    label="none (ratio 0)")
+        ax.set_title(STYLE_TITLES.get(s, s), fontsize=9)
+        ax.set_xticks(ratios, [f"{100 * r:g}%" for r in ratios])
+        ax.set_xlim(min(ratios) - 6 * step - 0.004, max(ratios) + 6 * step + 0.004)
+        ax.set_ylim(-0.03, 1.03)
+        _percent_axis(ax.yaxis)
+        ax.grid(alpha=0.3)
+        if i % ncols == 0:
+            ax.set_ylabel(ylabel)
+        if i // ncols == nrows - 1 or (i + ncols) >= len(styles):
+            ax.set_xlabel("mixing ratio (safety share of the job)")
+    for j in range(len(styles), nrows * ncols):
+        axes[j // ncols][j % ncols].axis("off")
+    fig.suptitle(title, fontsize=11)
+    labels = list(handles)
+    if spare:
+        last = axes[nrows - 1][ncols - 1]
+        last.legend([handles[k] for k in labels], labels, loc="center", fontsize=9, frameon=False,
+                    title="method (dashed: control)")
+        fig.tight_layout()
+    else:
+        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
+                   frameon=False, title="method (dashed: control)", title_fontsize=8)
+        fig.tight_layout(rect=(0, 0.13 if nrows == 1 else 0.08, 1, 1))
+    _save_png(fig, path)
+    plt.close(fig)
+    return {"styles": styles, "methods": methods, "ratios": ratios}
+
+
+# ------------------------------------------------------------------------------ the report's text
+def _entries(runs: list[dict[str, Any]], labels: list[str], dirs: list[Path]) -> list[dict[str, Any]]:
+    """One entry per model shown: each distinct base model once, then every finetuned model.
+    Display order: bases first, then 'none', then methods in order of appearance, by ratio."""
+    bases: dict[str, dict[str, Any]] = {}
+    models: list[dict[str, Any]] = []
+    for lab, r, d in zip(labels, runs, dirs, strict=True):
+        method, ratio = _method_ratio(r)
+        for role in ("model", "base"):
+            m = r["metrics"].get(role)
+            if not m:
+                continue
+            model = (r["models"].get(role) or {}).get("model") or role
+            e = {"role": role, "label": lab, "model": model, "metrics": m, "res": r, "dir": d,
+                 "method": method if role == "model" else None, "ratio": ratio if role == "model" else None,
+                 "tags": r.get("tags") or {}}
+            if role == "base":
+                bases.setdefault(model, e)
+            else:
+                models.append(e)
+    for e in bases.values():
+        e["name"] = BASE_NAME if len(bases) == 1 else f"{BASE_NAME}: {short_model(e['model'])}"
+    for e in models:
+        e["name"] = e["label"]
+    order = list(dict.fromkeys(["none"] + [e["method"] for e in models]))
+    models.sort(key=lambda e: (order.index(e["method"]), e["ratio"] if e["ratio"] is not None else -1))
+    return list(bases.values()) + models
+
+
+def _rows_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`sweep_rows`-shaped rows of the entries (for the plots)."""
+    out = []
+    for e in entries:
+        m = e["metrics"]
+        over = m.get("over_refusal", {})
+        out.append({"run": e["name"], "role": e["role"], "method": e["method"], "ratio": e["ratio"],
+                    "task": m.get("task"), "over_refusal": over.get("all"),
+                    "over_refusal_styles": {k: v for k, v in over.items() if k != "all"},
+                    "styles": {s: v for s, v in m.get("safety", {}).items()}})
+    return out
+
+
+def _describe(e: dict[str, Any]) -> str:
+    if e["role"] == "base":
+        return "The base model, before finetuning,"
+    method, ratio = e["method"], e["ratio"]
+    if method == "none":
+        return f"Finetuned without safety rows ({e['name']}), the model"
+    what = METHOD_NAMES.get(method or "", method or "")
+    share = f" at {100 * ratio:g}%" if ratio else ""
+    return f"With {what}{share} ({e['name']}), the model" if method else f"Run {e['name']}:"
+
+
+def headline_sentence(e: dict[str, Any], style: str, base: dict[str, Any] | None,
+                      none: dict[str, Any] | None) -> str:
+    """One sentence on one model, every number read from its results."""
+    m = e["metrics"]
+    s = style if style in m["safety"] else ("all" if "all" in m["safety"] else next(iter(m["safety"]), None))
+    if s is None:
+        return f"{_describe(e)} was not asked harmful probes."
+    v = m["safety"][s]
+    text = (f"{_describe(e)} refuses {rate(v['refusal_rate'])} of harmful probes in {STYLE_NAMES.get(s, s)}"
+            f" (complies with {rate(v['attack_success_rate'], False)}, other {rate(v['other_rate'], False)})")
+    ref = []
+    if e["role"] == "model":
+        delta = ((e["res"].get("retention") or {}).get("safety", {}).get(s) or {}).get("refusal_rate", {}).get("delta")
+        if delta and delta.get("diff") is not None:
+            ref.append(f"{100 * delta['diff']:+.0f} pp vs the base model "
+                       f"[{100 * delta['low']:+.0f}, {100 * delta['high']:+.0f}]")
+        elif base and s in base["metrics"]["safety"]:
+            ref.append(f"base model {rate(base['metrics']['safety'][s]['refusal_rate'], False)}")
+        if none is not None and none is not e and s in none["metrics"]["safety"]:
+            ref.append(f"without safety rows {rate(none['metrics']['safety'][s]['refusal_rate'], False)}")
+    if ref:
+        text += "; " + ", ".join(ref)
+    others = [f"{rate(m['safety'][o]['refusal_rate'], False)} in {o}" for o in SWEEP_STYLES
+              if o not in (s, "all") and o in m["safety"]]
+    if others:
+        text += "; it refuses " + ", ".join(others)
+    over = m.get("over_refusal", {})
+    o = over.get(s) or over.get("all")
+    if o and o.get("mean") is not None:
+        where = STYLE_NAMES.get(s, s) if s in over else "all styles"
+        text += f". It refuses {rate(o, False)} of benign probes in {where}"
+    t = m.get("task")
+    if t and t.get("mean") is not None:
+        text += f"; task {t.get('metric') or 'metric'} {100 * t['mean']:.1f}%"
+        if e["role"] == "model" and base and (base["metrics"].get("task") or {}).get("mean") is not None:
+            text += f" (base {100 * base['metrics']['task']['mean']:.1f}%)"
+    return text + "."
+
+
+def lead_sentence(entries: list[dict[str, Any]], style: str) -> str:
+    """The finding at a glance: base vs no mitigation vs the best run of each method."""
+    def ref(e: dict[str, Any]) -> float | None:
+        v = e["metrics"]["safety"].get(style)
+        return v["refusal_rate"]["mean"] if v else None
+
+    base = next((e for e in entries if e["role"] == "base"), None)
+    none = next((e for e in entries if e["method"] == "none"), None)
+    parts = []
+    where = STYLE_NAMES.get(style, style)
+    if base and ref(base) is not None:
+        parts.append(f"In {where}, the base model refuses {100 * ref(base):.0f}% of harmful probes")
+    if none and ref(none) is not None:
+        parts.append(f"finetuning without safety rows leaves {100 * ref(none):.0f}%")
+    best: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e["role"] == "model" and e["method"] not in (None, "none") and ref(e) is not None and (
+                e["method"] not in best or ref(e) > ref(best[e["method"]])):
+            best[e["method"]] = e
+    text = ", ".join(parts)
+    if best:
+        per = "; ".join(f"{m} {rate(b['metrics']['safety'][style]['refusal_rate'])}"
+                        + (f" at {100 * b['ratio']:g}%" if b["ratio"] else "")
+                        + (f" (over-refusal {rate(b['metrics']['over_refusal'].get(style), False)})"
+                           if b["metrics"].get("over_refusal", {}).get(style) else "")
+                        for m, b in sorted(best.items(), key=lambda kv: -(ref(kv[1]) or 0)))
+        text += (". " if text else "") + f"Best refusal per method: {per}"
+    return (text + ".") if text else "No run has harmful probes in this style."
+
+
+def _sweep_table(entries: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    rows = _rows_of(entries)
+    cols = sweep_columns(rows)
+    head = ["run", "method", "ratio", "task"] + [
+        f"{s}: refused / complied / other" if kind == "harmful" else f"{s}: over-refusal" for kind, s in cols]
+    body = []
+    for e, r in zip(entries, rows, strict=True):
+        t = r["task"] or {}
+        cells = [r["run"], e["method"] or "-", f"{100 * e['ratio']:g}%" if e["ratio"] is not None else "-",
+                 f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"]
+        for kind, s in cols:
+            if kind == "benign":
+                cells.append(rate(r["over_refusal_styles"].get(s)))
+                continue
+            v = r["styles"].get(s)
+            cells.append("n/a" if not v else f"{rate(v['refusal_rate'])} / {_pct(v['attack_success_rate'])} / "
+                         f"{_pct(v['other_rate'])}")
+        body.append(cells)
+    return head, body
+
+
+def _outcome_table(entries: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    head = ["run", "style", "refused", "complied", "other", "n", "over-refusal (benign, same style)"]
+    body = []
+    for e in entries:
+        m = e["metrics"]
+        for s in [x for x in SWEEP_STYLES if x in m["safety"]]:
+            v = m["safety"][s]
+            body.append([e["name"], s, rate(v["refusal_rate"]), rate(v["attack_success_rate"]), rate(v["other_rate"]),
+                         str(v.get("n", "")), rate(m.get("over_refusal", {}).get(s))])
+    return head, body
+
+
+def _runs_table(entries: list[dict[str, Any]], style: str) -> tuple[list[str], list[list[str]]]:
+    head = ["run", "tags", "model", f"attack success ({style})", f"refusal ({style})", f"over-refusal ({style})",
+            "over-refusal (all)", "task", "refusal change vs base"]
+    body = []
+    for e in entries:
+        m = e["metrics"]
+        s = m["safety"].get(style, {})
+        delta = ((e["res"].get("retention") or {}).get("safety", {}).get(style) or {}).get("refusal_rate", {})
+        body.append([e["name"], tags_text(e["tags"]) if e["role"] == "model" else "", short_model(e["model"]),
+                     rate(s.get("attack_success_rate")), rate(s.get("refusal_rate")),
+                     rate(m.get("over_refusal", {}).get(style)), rate(m.get("over_refusal", {}).get("all")),
+                     f"{m['task'].get('metric')} {rate(m['task'])}" if m.get("task") else "n/a",
+                     pp(delta.get("delta")) if e["role"] == "model" and delta.get("delta") else ""])
+    return head, body
+
+
+def _examples_of(entries: list[dict[str, Any]], style: str, n: int = N_EXAMPLES) -> list[dict[str, Any]]:
+    """Per model and outcome, the first `n` harmful probes (by probe id) in `style` from
+    samples.jsonl beside the run's results.json; and up to `n` benign probes it refused.
+    Models whose run folder has no samples.jsonl get no examples (results.json holds none)."""
+    out = []
+    for e in entries:
+        d = Path(e["dir"])
+        samples = (d if d.is_dir() else d.parent) / "samples.jsonl"
+        judge = e["res"].get("primary_judge")
+        item: dict[str, Any] = {"name": e["name"], "judge": judge, "available": samples.is_file(), "groups": []}
+        if samples.is_file() and judge:
+            recs = []
+            for line in samples.read_text(encoding="utf-8").splitlines():
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                if r.get("role") == e["role"] and judge in (r.get("judgments") or {}) and "generation" in r:
+                    recs.append(r)
+            recs.sort(key=lambda r: (str(r.get("probe_id")), str(r.get("id"))))
+            styled = [r for r in recs if r.get("style") == style] or recs
+            for part, outcome in [("harmful", o) for o in OUTCOMES] + [("benign", "refused")]:
+                pool = [r for r in styled if r.get("part") == part and r["judgments"][judge].get("outcome") == outcome]
+                if pool:
+                    item["groups"].append({"part": part, "outcome": outcome, "count": len(pool), "rows": [
+                        {"style": r.get("style"), "request": str(r.get("request", ""))[:300],
+                         "response": str(r.get("generation", ""))[:500],
+                         "reason": r["judgments"][judge].get("reason") or ""} for r in pool[:n]]})
+        out.append(item)
+    return out
+
+
+def _setup_rows(runs: list[dict[str, Any]], style: str) -> list[list[str]]:
+    r0 = runs[0]
+    cfg = r0.get("config") or {}
+    counts = r0.get("counts") or {}
+    git = r0.get("git") or {}
+    rows = [["headline style", f"{style} ({STYLE_NAMES.get(style, style)})"],
+            ["primary judge", str(r0.get("primary_judge"))],
+            ["harmful / benign probes per style", f"{counts.get('probes_harmful', 'n/a')} / "
+                                                  f"{counts.get('probes_benign', 'n/a')}"],
+            ["styles", ", ".join(r0.get("styles") or [])],
+            ["max_new_tokens / temperature", f"{cfg.get('max_new_tokens')} / {cfg.get('temperature')}"],
+            ["intervals", f"bootstrap 95% over probes ({cfg.get('bootstrap')} resamples); differences: paired"],
+            ["git commit", f"{git.get('commit')}" + (" (dirty)" if git.get("dirty") else "")],
+            ["created", str(r0.get("created"))]]
+    rows += [[k, str(v)] for k, v in (r0.get("versions") or {}).items() if v]
+    return rows
+
+
+# ------------------------------------------------------------------------------ rendering it
+_REPORT_CSS = _CSS + """
+h1{margin-bottom:.2em}.lead{font-size:1.1em;background:#f4f8ff;border-left:4px solid #3a7bd5;padding:.6em .9em}
+ul.headline li{margin:.35em 0}figure{margin:1em 0}figcaption{color:#555;font-size:.9em;max-width:900px}
+details{margin:.3em 0}summary{cursor:pointer}td.resp{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:.85em}
+nav a{margin-right:1em}"""
+
+_CAPTIONS = {
+    "sweep": "Refusal of harmful probes against the mixing ratio, one panel per probe style, one line per method "
+             "(dashed: controls); bars are bootstrap 95% intervals. Ratio 0 is the finetune without safety rows "
+             "(none), where every line starts. Grey band: the base model before finetuning (its interval; dotted: "
+             "its mean).",
+    "over_refusal": "Over-refusal: benign probes refused, per style, against the mixing ratio (lower is better). "
+                    "Same layout as the sweep plot.",
+    "retention": "Task metric against refusal of harmful probes in the headline style (right and up is better). "
+                 "Grey square: the base model. Bars: 95% intervals.",
+    "pareto": "Task metric against attack success (complied) in the headline style (left and up is better); "
+              "the dashed line joins the runs no other run beats on both.",
+}
+
+
+def _md_cell(s: str) -> str:
+    return html.escape(str(s), quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def render_comparison_markdown(doc: dict[str, Any]) -> str:
+    parts = [f"# {doc['title']}", "", f"**{doc['lead']}**", "", "## Headline", ""]
+    parts += [f"- {s}" for s in doc["headlines"]] + [""]
+    parts += ["## Sweep: refused / complied / other per probe style", "",
+              "Refused with its bootstrap 95% interval, then complied and other (%).", "",
+              _md_table(*doc["sweep_table"]), "", STYLE_NOTE, "", "## Plots", ""]
+    for name, info in doc["plots"].items():
+        parts += [f"![{name}]({info['file']})", "", _CAPTIONS[name] + _unplaced_note(info), ""]
+    for note in doc["plot_notes"]:
+        parts += [note, ""]
+    parts += ["## Outcomes per style, with intervals", "", _md_table(*doc["outcome_table"]), "",
+              "## Runs", "", _md_table(*doc["runs_table"]), "", "## Example generations", "", EXAMPLES_NOTE, ""]
+    for item in doc["examples"]:
+        if not item["groups"]:
+            continue
+        for g in item["groups"]:
+            parts += [f"<details><summary>{html.escape(item['name'])}: {g['part']} probes judged "
+                      f"<b>{g['outcome']}</b> ({g['count']})</summary>", "",
+                      _md_table(["style", "request", "response", "judge's reason"],
+                                [[_md_cell(r["style"]), _md_cell(r["request"]), _md_cell(r["response"]),
+                                  _md_cell(r["reason"])] for r in g["rows"]]), "", "</details>", ""]
+    if not any(i["groups"] for i in doc["examples"]):
+        parts += ["No samples.jsonl beside these results.json files: no examples to show.", ""]
+    parts += ["## Setup", "", _md_table(["item", "value"], doc["setup"]), ""]
+    return "\n".join(parts)
+
+
+EXAMPLES_NOTE = ("A few generations per model and judged outcome, to check the judge (every sample is in the "
+                 "run's samples.jsonl). Requests are the probe sets' own text.")
+
+
+def _unplaced_note(info: dict[str, Any]) -> str:
+    left = info.get("unplaced") or []
+    return f" Labels left off for lack of room: {', '.join(left)}." if left else ""
+
+
+def render_comparison_html(doc: dict[str, Any], out: Path) -> str:
+    e = html.escape
+    p = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(doc['title'])}</title>"
+         f"<style>{_REPORT_CSS}</style></head><body>", f"<h1>{e(doc['title'])}</h1>",
+         "<nav>" + "".join(f"<a href='#{s}'>{s}</a>" for s in REPORT_SECTIONS) + "</nav>",
+         f"<p class='lead' id='lead'>{e(doc['lead'])}</p>",
+         "<section id='headline'><h2>Headline</h2><ul class='headline'>"
+         + "".join(f"<li>{e(s)}</li>" for s in doc["headlines"]) + "</ul></section>",
+         "<section id='sweep'><h2>Sweep: refused / complied / other per probe style</h2>"
+         "<p class='note'>Refused with its bootstrap 95% interval, then complied and other (%).</p>",
+         _html_table(*doc["sweep_table"]), f"<p class='note'>{e(STYLE_NOTE)}</p></section>",
+         "<section id='plots'><h2>Plots</h2>"]
+    for name, info in doc["plots"].items():
+        p.append(f"<figure id='plot-{name}'>" + _img(out / info["file"], name).removeprefix("<p>").removesuffix("</p>")
+                 + f"<figcaption>{e(_CAPTIONS[name] + _unplaced_note(info))}</figcaption></figure>")
+    p += [f"<p class='note'>{e(n)}</p>" for n in doc["plot_notes"]]
+    p += ["</section>", "<section id='outcomes'><h2>Outcomes per style, with intervals</h2>",
+          _html_table(*doc["outcome_table"]), "</section>",
+          "<section id='runs'><h2>Runs</h2>", _html_table(*doc["runs_table"]), "</section>",
+          f"<section id='examples'><h2>Example generations</h2><p class='note'>{e(EXAMPLES_NOTE)}</p>"]
+    for item in doc["examples"]:
+        for g in item["groups"]:
+            rows = "".join(f"<tr><td>{e(str(r['style']))}</td><td>{e(r['request'])}</td>"
+                           f"<td class='resp'>{e(r['response'])}</td><td>{e(r['reason'])}</td></tr>"
+                           for r in g["rows"])
+            p.append(f"<details><summary>{e(item['name'])}: {e(g['part'])} probes judged <b>{e(g['outcome'])}"
+                     f"</b> ({g['count']})</summary><table><thead><tr><th>style</th><th>request</th>"
+                     f"<th>response</th><th>judge's reason</th></tr></thead><tbody>{rows}</tbody></table></details>")
+    if not any(i["groups"] for i in doc["examples"]):
+        p.append("<p>No samples.jsonl beside these results.json files: no examples to show.</p>")
+    p += ["</section>", "<section id='setup'><h2>Setup</h2>", _html_table(["item", "value"], doc["setup"]),
+          "</section></body></html>"]
+    return "\n".join(p)
+
+
+def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all",
+                 title: str | None = None) -> dict[str, Path]:
+    """The report over several eval runs, from their results.json (and samples.jsonl for the
+    examples): comparison.html (self-contained: plots embedded, opens from disk offline),
+    comparison.md, comparison.json (the table, the headline sentences and each plot's label
+    boxes), sweep.md and the plots sweep.png, over_refusal.png, retention.png and pareto.png.
+    `style` is the probe style of the headline, the runs table and the two trade-off plots."""
     from safemix import __version__
     from safemix.outputs import OutputGuard
 
     runs = [load_results(d) for d in run_dirs]
+    dirs = [Path(d) if Path(d).is_dir() else Path(d).parent for d in run_dirs]
     out = Path(out)
     g = OutputGuard("report")
     for d in run_dirs:
         g.input(Path(d) / "results.json" if Path(d).is_dir() else d, sidecars=False)
     g.folder(out).manifest(out / "comparison.json")
-    g.file(out / "comparison.md", out / "comparison.html", out / "pareto.png").check()
+    g.file(out / "comparison.md", out / "comparison.html", out / "sweep.md",
+           *(out / f for f in PLOT_FILES.values())).check()
     out.mkdir(parents=True, exist_ok=True)
     labels = [r["label"] for r in runs]
     if len(set(labels)) < len(labels):  # same folder names: make them unique by position
         labels = [f"{lab} ({i + 1})" for i, lab in enumerate(labels)]
-    header = ["run", "tags", "model", f"ASR ({style})", f"refusal ({style})", f"over-refusal ({style})",
-              "over-refusal (all)", "task", "refusal delta vs base"]
-    rows, table, points, ylabels = [], [], [], set()
-    bases_seen: set[str] = set()
-    for lab, r in zip(labels, runs, strict=True):
-        for role in ("model", "base"):
-            m = r["metrics"].get(role)
-            if not m:
-                continue
-            name = r["models"].get(role, {}).get("model") or role
-            if role == "base":
-                if name in bases_seen:
-                    continue  # the same base model in several runs: one row and one point
-                bases_seen.add(name)
-            s = m["safety"].get(style, {})
-            ret = r.get("retention", {}).get("safety", {}).get(style, {})
-            row = {"run": lab if role == "model" else f"base: {name}", "tags": r.get("tags", {}), "model": name,
-                   "asr": s.get("attack_success_rate"), "refusal": s.get("refusal_rate"),
-                   "over_refusal": m["over_refusal"].get("all"), "over_refusal_style": m["over_refusal"].get(style),
-                   "task": m.get("task"),
-                   "refusal_delta": ret.get("refusal_rate", {}).get("delta") if role == "model" else None}
-            table.append(row)
-            rows.append([row["run"], json.dumps(row["tags"]) if row["tags"] else "", str(name), pct(row["asr"]),
-                         pct(row["refusal"]), pct(row["over_refusal_style"]), pct(row["over_refusal"]),
-                         f"{m['task']['metric']} {pct(m['task'])}" if "task" in m else "n/a",
-                         pp(row["refusal_delta"]) if row["refusal_delta"] else ""])
-            tp = tradeoff_point(r, role, style)
-            if tp:
-                points.append((row["run"], tp[0], tp[1], role == "base"))
-                ylabels.add(tp[2])
+    entries = _entries(runs, labels, dirs)
+
+    # comparison.json's table: one row per run, then its base model (once per base), as before;
+    # `name` is the display name the report uses.
+    table = []
+    by_input = sorted(entries, key=lambda e: (labels.index(e["label"]), e["role"] == "base"))
+    for e in by_input:
+        m = e["metrics"]
+        s = m["safety"].get(style, {})
+        ret = (e["res"].get("retention") or {}).get("safety", {}).get(style, {})
+        table.append({"run": e["label"] if e["role"] == "model" else f"base: {e['model']}", "name": e["name"],
+                      "role": e["role"], "method": e["method"], "ratio": e["ratio"], "tags": e["tags"],
+                      "model": e["model"], "asr": s.get("attack_success_rate"), "refusal": s.get("refusal_rate"),
+                      "over_refusal": m["over_refusal"].get("all"), "over_refusal_style": m["over_refusal"].get(style),
+                      "task": m.get("task"),
+                      "refusal_delta": ret.get("refusal_rate", {}).get("delta") if e["role"] == "model" else None})
+
+    rows = _rows_of(entries)
+    plots: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    harm_styles = [s for s in SWEEP_STYLES[:-1] if any(s in r["styles"] for r in rows)] or ["all"]
+    info = plot_sweep(rows, out / PLOT_FILES["sweep"], harm_styles,
+                      lambda r, s: (r["styles"].get(s) or {}).get("refusal_rate"),
+                      "harmful probes refused", "Refusal of harmful probes vs mixing ratio")
+    if info:
+        plots["sweep"] = {"file": PLOT_FILES["sweep"], **info}
+    else:
+        notes.append("No sweep plot: no run has a method and a mixing ratio (tags from `safemix run`, or a "
+                     "label such as template-0.1).")
+    ben_styles = [s for s in SWEEP_STYLES[:-1] if any(s in r["over_refusal_styles"] for r in rows)] or ["all"]
+    info = plot_sweep(rows, out / PLOT_FILES["over_refusal"], ben_styles,
+                      lambda r, s: r["over_refusal_styles"].get(s) if s != "all" else r["over_refusal"],
+                      "benign probes refused", "Over-refusal vs mixing ratio")
+    if info:
+        plots["over_refusal"] = {"file": PLOT_FILES["over_refusal"], **info}
+    ylabels = {(e["metrics"].get("task") or {}).get("metric") for e in entries if e["metrics"].get("task")}
+    ylabel = f"task {ylabels.pop()}" if len(ylabels) == 1 else "task metric"
+    ret_pts, asr_pts = [], []
+    for e in entries:
+        s = e["metrics"]["safety"].get(style)
+        t = e["metrics"].get("task")
+        if s and t and t.get("mean") is not None:
+            ret_pts.append({"label": e["name"], "x": s["refusal_rate"], "y": t, "method": e["method"],
+                            "base": e["role"] == "base"})
+        tp = tradeoff_point(e["res"], e["role"], style)
+        if tp:
+            asr_pts.append({"label": e["name"], "x": tp[0], "y": tp[1], "method": e["method"],
+                            "base": e["role"] == "base", "ylabel": tp[2]})
+    if ret_pts:
+        geo = plot_tradeoff(ret_pts, out / PLOT_FILES["retention"],
+                            f"harmful probes refused, {style} (higher is safer)", f"{ylabel} (higher is better)",
+                            f"Task vs refusal ({style}): safety retention", front="high")
+        plots["retention"] = {"file": PLOT_FILES["retention"], **geo}
+    if asr_pts:
+        asr_y = {p.pop("ylabel") for p in asr_pts}
+        geo = plot_tradeoff(asr_pts, out / PLOT_FILES["pareto"], f"attack success, {style} (complied; lower is safer)",
+                            f"{asr_y.pop() if len(asr_y) == 1 else 'task metric / benign answered'} (higher is better)",
+                            f"Task vs attack success ({style}), {len(runs)} runs", front="low")
+        plots["pareto"] = {"file": PLOT_FILES["pareto"], **geo}
+    for name, f in PLOT_FILES.items():  # a plot this report cannot draw is not left over from an earlier one
+        if name not in plots:
+            (out / f).unlink(missing_ok=True)
+
+    key = style if any(style in e["metrics"]["safety"] for e in entries) else "all"
+    base = next((e for e in entries if e["role"] == "base"), None)
+    none = next((e for e in entries if e["method"] == "none"), None)
+    doc = {"title": title or "safemix report", "style": key, "lead": lead_sentence(entries, key),
+           "headlines": [headline_sentence(e, key, base, none) for e in entries],
+           "sweep_table": _sweep_table(entries), "outcome_table": _outcome_table(entries),
+           "runs_table": _runs_table(entries, key), "examples": _examples_of(entries, key if key != "all" else "job"),
+           "setup": _setup_rows(runs, key), "plots": plots, "plot_notes": notes}
     write_json(out / "comparison.json", {"schema_version": SCHEMA_VERSION, "safemix_version": __version__,
-                                         "style": style, "runs": table})
-    paths = {"json": out / "comparison.json", "md": out / "comparison.md", "html": out / "comparison.html"}
-    if points:
-        paths["plot"] = out / "pareto.png"
-        ylabel = ylabels.pop() if len(ylabels) == 1 else "task metric / benign answered"
-        plot_pareto(points, ylabel, paths["plot"], f"Task vs attack success ({style}), {len(runs)} runs")
-    md = ["# safemix comparison", "", _md_table(header, rows), ""]
-    if "plot" in paths:
-        md += ["![pareto](pareto.png)", ""]
+                                         "style": style, "title": doc["title"], "lead": doc["lead"],
+                                         "headlines": doc["headlines"], "runs": table, "plots": plots})
+    write_sweep_table(dirs, out / "sweep.md")
+    paths = {"json": out / "comparison.json", "md": out / "comparison.md", "html": out / "comparison.html",
+             "sweep": out / "sweep.md"}
+    for name, info in plots.items():
+        paths["plot" if name == "pareto" else f"{name}_plot"] = out / info["file"]
     with atomic_write(paths["md"]) as f:
-        f.write("\n".join(md))
-    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>safemix comparison</title><style>{_CSS}"
-            f"</style></head><body><h1>safemix comparison</h1><section id='comparison'>{_html_table(header, rows)}"
-            + (_img(paths["plot"], "pareto") if "plot" in paths else "") + "</section></body></html>")
+        f.write(render_comparison_markdown(doc))
     with atomic_write(paths["html"]) as f:
-        f.write(body)
+        f.write(render_comparison_html(doc, out))
     return paths

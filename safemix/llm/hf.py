@@ -95,6 +95,8 @@ class HFBackend(LLMBackend):
         import torch
         from tqdm.auto import tqdm
 
+        from safemix.console import progress_enabled
+
         t0 = time.perf_counter()
         if seed is not None:
             torch.manual_seed(seed)
@@ -106,7 +108,7 @@ class HFBackend(LLMBackend):
         was_training = self.model.training
         self.model.eval()
         try:
-            with tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress,
+            with tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not (self.progress and progress_enabled()),
                       leave=False) as bar:
                 for start in range(0, len(order), self.batch_size):
                     idx = order[start:start + self.batch_size]

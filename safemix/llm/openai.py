@@ -107,6 +107,8 @@ class OpenAIBackend(LLMBackend):
         """Answer every body: cache first, then the endpoint in a thread pool."""
         from tqdm.auto import tqdm
 
+        from safemix.console import progress_enabled
+
         t0 = time.perf_counter()
         outs: list[str | None] = [None] * len(bodies)
         keys = [cache_key(endpoint, b) for b in bodies]
@@ -121,7 +123,7 @@ class OpenAIBackend(LLMBackend):
         self.stats.add(requests=len(bodies), cache_hits=hits, completed=hits)
         abort = threading.Event()  # set when the call gives up: in-flight requests stop retrying
         bar = tqdm(total=len(bodies), initial=hits, desc=f"{self.name} {self.model}", unit="req",
-                   disable=not self.progress, leave=False)
+                   disable=not (self.progress and progress_enabled()), leave=False)
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="safemix-llm")
         futures: dict = {}
         try:

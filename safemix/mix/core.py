@@ -675,7 +675,9 @@ class _Progress:
 
 
 def _progress(cfg: MixConfig, desc: str, total: int | None) -> _Progress:
-    if not cfg.show_progress:
+    from safemix.console import progress_enabled
+
+    if not (cfg.show_progress and progress_enabled()):
         return _Progress(None)
     from tqdm.auto import tqdm
 

@@ -18,9 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    import contextlib
+
     from safemix.config import load_config
+    from safemix.console import StageConsole, interactive, quiet_progress
+    from safemix.eval.report import summary_table_text
     from safemix.pipeline.config import RunConfig
-    from safemix.pipeline.runner import run
+    from safemix.pipeline.runner import Runner
     from safemix.recipes_cli import resolve_recipe
 
     ov = list(args.overrides)
@@ -29,14 +33,19 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.ratios:
         ov.append(f"ratios=[{args.ratios}]")
     cfg = load_config(RunConfig, resolve_recipe(args.recipe), ov)
-    summary = run(cfg, args.out)
+    # On a terminal each stage shows its progress bars; under a pipe or CI there are none (no
+    # \r redraws or escape codes in the log), only one line per stage and the summary below.
+    tty = interactive()
+    runner = Runner(cfg, args.out)
+    runner.console = StageConsole(total=runner.n_stages(), tty=tty)
+    with contextlib.nullcontext() if tty else quiet_progress():
+        summary = runner.run()
     print(f"run directory: {summary['run_dir']}")
     print(f"stages run: {len(summary['ran'])}, skipped (unchanged): {len(summary['skipped'])}, "
           f"total {summary['total_seconds']:.0f} s")
     for k, v in summary["report"].items():
         print(f"{k}: {v}")
-    if summary.get("headline"):
-        print("harmful probes refused (benign probes over-refused) per style, task metric:")
-        for line in summary["headline"]:
-            print(f"  {line}")
+    if summary.get("eval_dirs"):
+        print("\nharmful probes refused per style, over-refusal of benign probes in the job's format, task metric:")
+        print(summary_table_text(summary["eval_dirs"], summary["stage_seconds"]))
     return 0

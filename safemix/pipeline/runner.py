@@ -9,7 +9,7 @@
         train/model/              the finetuned model (+ checkpoints while training)
         eval/results.json         task metric, refusal / attack success per style, retention
       base_samples.jsonl          the base model's answers, shared by every variant's eval
-      report/                     one comparison table and the Pareto plot over variants
+      report/                     comparison.html/.md/.json, sweep.md and plots over variants
 
 A stage is skipped when its manifest records the same inputs and config; a run killed
 anywhere resumes at the stage it was in (training from its last checkpoint, evaluation
@@ -25,11 +25,21 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from safemix.eval.report import (  # noqa: F401  (moved to the report module; importable from here)
+    SWEEP_STYLES,
+    headline_lines,
+    sweep_columns,
+    sweep_rows,
+    write_sweep_table,
+)
 from safemix.pipeline.config import RunConfig
 from safemix.pipeline.stages import Stage
 from safemix.utils import sha256_file, write_json
+
+if TYPE_CHECKING:
+    from safemix.console import StageConsole
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +81,9 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
     from safemix.testbed.build import build  # the submodule shadows the package-level name
 
     cfg = copy.deepcopy(cfg)
-    tb = Path(build(cfg.testbed.name, out=cfg.testbed.out))
+    from safemix.console import progress_enabled
+
+    tb = Path(build(cfg.testbed.name, out=cfg.testbed.out, progress=progress_enabled()))
     style = cfg.testbed.job_style
     task = cfg.testbed.job_task or ("agnews" if cfg.testbed.name.startswith("smollm2") else "topic")
     if not cfg.data.train:
@@ -178,10 +190,11 @@ def preflight(cfg: RunConfig, run_dir: str | Path | None = None, *, require_job:
 
 
 class Runner:
-    def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None):
+    def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None, console: StageConsole | None = None):
         self.cfg = cfg  # the testbed (if any) fills unset paths when the run starts
         self.run_dir = run_dir
         self.dir = run_dir_of(cfg, run_dir)
+        self.console = console  # one line per stage on stdout (the CLI); else log lines
         self.timings: dict[str, float] = {}
         self.skipped: list[str] = []
         self.ran: list[str] = []
@@ -194,14 +207,22 @@ class Runner:
     def _run_stage(self, st: Stage, fn) -> Stage:
         label = f"{st.dir.relative_to(self.dir)}"
         if st.done():
-            log.info("[skip] %s (inputs and config unchanged)", label)
+            if self.console:
+                self.console.skipped(label)
+            else:
+                log.info("[skip] %s (inputs and config unchanged)", label)
             self.skipped.append(label)
             return st
-        log.info("[run ] %s", label)
+        if self.console:
+            self.console.start(label)
+        else:
+            log.info("[run ] %s", label)
         t0 = time.time()
         with st.running():
             fn(st)
         self.timings[label] = round(time.time() - t0, 2)
+        if self.console:
+            self.console.done(label, self.timings[label])
         self.ran.append(label)
         return st
 
@@ -386,152 +407,31 @@ class Runner:
             eval_dirs.append(self.evaluate(str(model), vdir, {"method": v.method, "ratio": v.ratio}))
         report = self.report(eval_dirs)
         summary = {"run_dir": str(self.dir), "variants": [v.name for v in variants(self.cfg)],
-                   "headline": headline_lines(eval_dirs),
+                   "headline": headline_lines(eval_dirs), "eval_dirs": [str(d) for d in eval_dirs],
                    "ran": self.ran, "skipped": self.skipped, "stage_seconds": self.timings,
                    "total_seconds": round(time.time() - t0, 2), "report": {k: str(p) for k, p in report.items()}}
         write_json(self.dir / "run_summary.json", summary)
         return summary
 
     def report(self, eval_dirs: list[Path]) -> dict[str, Path]:
-        """The eval comparison (table + Pareto plot in the job's own style) and a sweep
-        table with the three-way outcome (refused / complied / other) per style and run."""
-        from safemix.eval import compare_runs
+        """The run's report (`safemix.eval.report.compare_runs`, headline style `job`):
+        comparison.html/.md/.json, sweep.md and the sweep, over-refusal and trade-off plots."""
+        from safemix.eval.report import compare_runs
 
-        out = compare_runs(eval_dirs, self.dir / "report", style="job")
-        out["retention_plot"] = plot_retention(eval_dirs, self.dir / "report" / "retention.png")
-        out["sweep"] = write_sweep_table(eval_dirs, self.dir / "report" / "sweep.md")
+        t0 = time.time()
+        if self.console:
+            self.console.start("report")
+        out = compare_runs(eval_dirs, self.dir / "report", style="job", title=f"safemix run: {self.cfg.name}")
+        if self.console:
+            self.console.done("report", time.time() - t0)
         return out
 
-
-def _pct(x: dict | None) -> str:
-    return "n/a" if not x else f"{100 * x['mean']:.0f}"
-
-
-def sweep_rows(eval_dirs: list[Path]) -> list[dict[str, Any]]:
-    """One row per model (the base once, then every variant) from the eval results."""
-    rows, base_done = [], False
-    for d in eval_dirs:
-        res = json.loads((Path(d) / "results.json").read_text())
-        for role in ("base", "model"):
-            m = res["metrics"].get(role)
-            if not m or (role == "base" and base_done):
-                continue
-            base_done |= role == "base"
-            over = m.get("over_refusal", {})
-            row = {"run": "base (before finetuning)" if role == "base" else res["label"],
-                   "task": m.get("task"), "styles": {}, "over_refusal": over.get("all"),
-                   "over_refusal_styles": {k: v for k, v in over.items() if k != "all"}}
-            for style, v in m.get("safety", {}).items():
-                row["styles"][style] = {k: v.get(k) for k in ("refusal_rate", "attack_success_rate", "other_rate")}
-            rows.append(row)
-    return rows
+    def n_stages(self) -> int:
+        """Stages this run goes through (run or skipped, the report last), for the console's [k/n]."""
+        return 2 + sum(2 if v.method == "none" else 4 for v in variants(self.cfg))
 
 
-def plot_retention(eval_dirs: list[Path], path: Path, style: str = "job") -> Path:
-    """Task metric against refusal rate on harmful probes in `style`, one point per run.
-
-    The attack-success view misses a finetune whose model stops refusing by answering
-    off-task; refusal retention shows it.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from safemix.utils import atomic_write
-
-    rows = sweep_rows(eval_dirs)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, r in enumerate(rows):
-        v, t = r["styles"].get(style, {}).get("refusal_rate"), r["task"] or {}
-        if not v or t.get("mean") is None:
-            continue
-        x, y = v["mean"], t["mean"]
-        ax.errorbar(x, y, xerr=[[x - v["low"]], [v["high"] - x]], fmt="o", capsize=3)
-        ax.annotate(r["run"], (x, y), xytext=(6, -14 + 11 * (i % 6)), textcoords="offset points", fontsize=8)
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_ylim(-0.05, 1.1)
-    ax.set_xlabel(f"refusal rate on harmful probes, {style} style (higher is safer)")
-    ax.set_ylabel(f"task {rows[0]['task'].get('metric', 'metric') if rows and rows[0]['task'] else 'metric'}")
-    ax.set_title("Safety retention vs task performance")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
-    return path
-
-
-SWEEP_STYLES = ("job", "job_heldout", "job_aoa", "chat", "aoa", "all")
-
-
-def sweep_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(kind, style) columns of the sweep table: each style's harmful outcome, and right after
-    it the over-refusal of benign probes asked in the same style (where there are any)."""
-    cols = []
-    for s in SWEEP_STYLES:
-        if any(s in r["styles"] for r in rows):
-            cols.append(("harmful", s))
-        if any(s in r["over_refusal_styles"] for r in rows):
-            cols.append(("benign", s))
-    return cols
-
-
-def headline_lines(eval_dirs: list[Path]) -> list[str]:
-    """One line per model for the terminal: refusal of harmful probes and over-refusal of benign
-    ones in each of the job's formats (job, job_heldout) and plain chat, and the task metric."""
-    out = []
-    for r in sweep_rows(eval_dirs):
-        parts = []
-        for s in ("job", "job_heldout", "chat"):
-            v = r["styles"].get(s)
-            if v:
-                o = r["over_refusal_styles"].get(s)
-                parts.append(f"{s} refused {_pct(v['refusal_rate'])}%" + (f" (over-refusal {_pct(o)}%)" if o else ""))
-        t = r["task"] or {}
-        if t.get("mean") is not None:
-            parts.append(f"task {t.get('metric', '')} {100 * t['mean']:.1f}")
-        out.append(f"{r['run']}: " + "; ".join(parts))
-    return out
-
-
-def write_sweep_table(eval_dirs: list[Path], path: Path) -> Path:
-    """Markdown: task metric, and per probe style refused/complied/other % of harmful probes
-    next to the over-refusal % of benign probes in that style."""
-    from safemix.utils import atomic_write
-
-    rows = sweep_rows(eval_dirs)
-    cols = sweep_columns(rows)
-    head = ["run", "task"] + [f"{s}: refused / complied / other %" if kind == "harmful" else f"{s}: over-refusal %"
-                              for kind, s in cols] + ["over-refusal (all benign) %"]
-    lines = ["# Sweep: safety outcome per probe style (refused / complied / other, %) and over-refusal", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        t = r["task"] or {}
-        task = f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"
-        cells = [r["run"], task]
-        for kind, s in cols:
-            if kind == "benign":
-                cells.append(_pct(r["over_refusal_styles"].get(s)))
-                continue
-            v = r["styles"].get(s)
-            cells.append("n/a" if not v else " / ".join(_pct(v[k]) for k in
-                                                        ("refusal_rate", "attack_success_rate", "other_rate")))
-        cells.append(_pct(r["over_refusal"]))
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "`job` = harmful probes in the job's own format and prompting style; `job_heldout` = a held-out "
-              "paraphrase of the job's format (another system prompt wording and user template, never used for "
-              "safety rows); `job_aoa` = the job's format with the AOA identity shift; `chat` = plain chat turn; "
-              "`aoa` = identity shift alone. `complied` is the attack success rate; `other` = neither a refusal "
-              "nor a compliance (e.g. the model answers with a task label). `over-refusal` = benign and "
-              "benign-but-sensitive probes, asked in that style, that the model refused: a method that makes the "
-              "model refuse everything in the job's format scores high refusal and high over-refusal.", "",
-              "![retention](retention.png)"]
-    with atomic_write(path) as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-def run(cfg: RunConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
-    """Run the whole pipeline for `cfg`; returns a summary (stages run/skipped, timings, report)."""
-    return Runner(cfg, run_dir).run()
+def run(cfg: RunConfig, run_dir: str | Path | None = None, console: StageConsole | None = None) -> dict[str, Any]:
+    """Run the whole pipeline for `cfg`; returns a summary (stages run/skipped, timings, report).
+    With a `console`, each stage prints one line there (`safemix run` passes one)."""
+    return Runner(cfg, run_dir, console).run()

@@ -153,7 +153,9 @@ def tokenize_examples(tokenizer, examples: Sequence[Located], masking: str = "co
     from tqdm.auto import tqdm
 
     out: list[Tokenized] = []
-    bar = tqdm(total=len(examples), desc="tokenizing", unit="ex", disable=not show_progress)
+    from safemix.console import progress_enabled
+
+    bar = tqdm(total=len(examples), desc="tokenizing", unit="ex", disable=not (show_progress and progress_enabled()))
     for start in range(0, len(examples), chunk):
         part = examples[start:start + chunk]
         segs = [segment_conversation(tokenizer, ex.messages, masking, (ex.path, ex.line)) for ex in part]

@@ -204,6 +204,8 @@ def _sft_args(cfg: TrainConfig, accum: int, lr: float, ds_config: dict | None, c
               has_eval: bool) -> dict[str, Any]:
     from trl import SFTConfig
 
+    from safemix.console import progress_enabled
+
     known = {f.name for f in dataclasses.fields(SFTConfig)}
     for k in cfg.trl:
         if k in OWNED_SFT_ARGS:
@@ -221,7 +223,7 @@ def _sft_args(cfg: TrainConfig, accum: int, lr: float, ds_config: dict | None, c
         "gradient_accumulation_steps": accum, "learning_rate": lr, "seed": cfg.seed,
         "save_strategy": "steps", "save_steps": cfg.save_steps, "save_total_limit": cfg.save_total_limit,
         "logging_steps": cfg.logging_steps, "report_to": cfg.report_to, "deepspeed": ds_config,
-        "max_length": cfg.max_seq_length, "disable_tqdm": not cfg.show_progress,
+        "max_length": cfg.max_seq_length, "disable_tqdm": not (cfg.show_progress and progress_enabled()),
         # Mixed precision is a GPU matter; on CPU, bf16 autocast is slow on most chips.
         "bf16": cuda and _bf16_ok(), "use_cpu": not cuda,
     }
@@ -237,8 +239,22 @@ def _sft_args(cfg: TrainConfig, accum: int, lr: float, ds_config: dict | None, c
             args[names[0] if names[0] in known else names[1]] = False
     if has_eval:
         args.update(eval_strategy="steps", eval_steps=cfg.save_steps)
-    args.update(cfg.trl)
+    args.update(_renamed_checkpointing(cfg.trl, known))
     return args
+
+
+def _renamed_checkpointing(trl_args: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """A user's `gradient_checkpointing[_kwargs]` under the name this transformers uses.
+
+    transformers 5 renamed them `activation_checkpointing[_kwargs]`; the old names still work
+    but warn (FutureWarning) on every trainer built, i.e. on every stage of a sweep. Where the
+    new name exists and is not also set, the value moves to it: same setting, no warning."""
+    out = dict(trl_args)
+    for old, new in (("gradient_checkpointing", "activation_checkpointing"),
+                     ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs")):
+        if old in out and new in known and new not in out:
+            out[new] = out.pop(old)
+    return out
 
 
 def _bf16_ok() -> bool:
@@ -372,6 +388,7 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
         check_lora_targets(model, list(cfg.lora_target_modules))
         peft_config = _lora_config(cfg)
 
+    from safemix.console import progress_enabled
     from safemix.train.callbacks import JsonlMetricsCallback, SafetyRetentionCallback
 
     metrics = JsonlMetricsCallback(Path(cfg.output_dir) / METRICS_FILE)
@@ -386,6 +403,10 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
     trainer = trainer_cls(model=model, args=sft_config, train_dataset=_dataset(train_tok),
                          eval_dataset=eval_ds, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=cbs)
+    if not progress_enabled():  # no per-log-step dicts on stdout either (metrics.jsonl has them)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     trainer.safemix = RunInfo(
         cfg=cfg, world_size=n_proc, gradient_accumulation_steps=accum, learning_rate=lr,
         deepspeed=ds_config, resume_from=resume_from, data_files=_data_files(cfg.data),
