@@ -32,13 +32,6 @@ eval:
 """
 
 
-@pytest.fixture(scope="module")
-def micro_tb(tmp_path_factory) -> Path:
-    from safemix.testbed import build
-
-    return build("micro", out=tmp_path_factory.mktemp("tb") / "micro", progress=False)
-
-
 @pytest.mark.integration
 def test_run_pipeline_report_and_resume(tmp_path, micro_tb, capsys):
     recipe = tmp_path / "r.yaml"

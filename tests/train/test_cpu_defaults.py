@@ -69,3 +69,23 @@ def test_fused_lm_head_setting_is_checked():
 
     with pytest.raises(ConfigError, match="fused_lm_head"):
         TrainConfig(model="m", data=["d.jsonl"], fused_lm_head="yes")
+
+
+def test_old_checkpointing_name_moves_to_the_new_one_without_a_warning():
+    """Recipes say `trl: {gradient_checkpointing: false}`; transformers 5 calls that name
+    deprecated and warns once per trainer (every stage of a sweep). safemix passes the value
+    under the new name, so the setting holds and nothing warns."""
+    import warnings
+
+    from trl import SFTConfig
+
+    if "activation_checkpointing" not in SFTConfig.__dataclass_fields__:
+        pytest.skip("this transformers has no activation_checkpointing")
+    for value in (False, True):
+        args, _ = _resolved({"gradient_checkpointing": value}, cuda=True)
+        assert args["activation_checkpointing"] is value and "gradient_checkpointing" not in args
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            assert SFTConfig(**{**args, "use_cpu": True, "bf16": False}).gradient_checkpointing is value
+    args, _ = _resolved({"gradient_checkpointing": True, "activation_checkpointing": False}, cuda=True)
+    assert args["gradient_checkpointing"] is True and args["activation_checkpointing"] is False  # both given: as given
