@@ -2,12 +2,14 @@
 
     python scripts/collect_benchmark.py runs/smollm2_cpu_aoa benchmarks/smollm2/aoa
 
-Copies what the run computed, unedited: `run_config.json`, `run_summary.json`, the report
-(`report/sweep.md`, `comparison.md`, `comparison.json`, `pareto.png`, `retention.png`) and
-every variant's `eval/results.json` and plots. Model answers are NOT copied: `samples.jsonl`,
-`report.md` and `report.html` quote real model outputs to harmful probes (a real model's
-compliance can hold harmful detail, which the repository must not), and results.json's
-judge-disagreement rows (which quote responses) are emptied, with their count kept.
+Copies what the run computed, unedited: `run_config.json`, `run_summary.json` and every
+variant's `eval/results.json` and plots, then renders the run's report (`report/`: sweep.md,
+comparison.md/.html/.json and the plots) again from those copies. Model answers are NOT
+copied: `samples.jsonl`, `report.md` and `report.html` quote real model outputs to harmful
+probes (a real model's compliance can hold harmful detail, which the repository must not),
+results.json's judge-disagreement rows (which quote responses) are emptied, with their count
+kept, and the re-rendered report has no example generations (there is no samples.jsonl to
+take them from), where the run's own report/comparison.* has them.
 """
 
 from __future__ import annotations
@@ -18,9 +20,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-REPORT_FILES = ("sweep.md", "comparison.md", "comparison.json", "pareto.png", "retention.png")
-
 
 def strip_responses(res: dict) -> dict:
     """results.json without quoted model answers (disagreement rows), counts kept."""
@@ -51,10 +50,6 @@ def collect(run: Path, dest: Path) -> list[Path]:
     for name in ("run_config.json", "run_summary.json"):
         _copy(run / name, dest / name)
         written.append(dest / name)
-    for name in REPORT_FILES:
-        if (run / "report" / name).is_file():
-            _copy(run / "report" / name, dest / "report" / name)
-            written.append(dest / "report" / name)
     for res in sorted(run.glob("variants/*/eval/results.json")):
         variant = res.parent.parent.name
         out = dest / "variants" / variant
@@ -64,6 +59,17 @@ def collect(run: Path, dest: Path) -> list[Path]:
         for png in sorted((res.parent / "plots").glob("*.png")):
             _copy(png, out / "plots" / png.name)
             written.append(out / "plots" / png.name)
+    # the report, from the copies: no samples.jsonl beside them, so no model answers in it
+    from safemix.eval.report import compare_runs
+
+    summary = json.loads((run / "run_summary.json").read_text(encoding="utf-8"))
+    name = json.loads((run / "run_config.json").read_text(encoding="utf-8")).get("name", run.name)
+    order = [v for v in summary.get("variants", []) if (dest / "variants" / v / "results.json").is_file()]
+    order += sorted(p.name for p in (dest / "variants").glob("*") if (p / "results.json").is_file() and p.name not in order)
+    if order:
+        paths = compare_runs([dest / "variants" / v for v in order], dest / "report", style="job",
+                             title=f"safemix run: {name}")
+        written += list(paths.values())
     return written
 
 

@@ -32,3 +32,22 @@ if ! python -c "import safemix, trl, peft, deepspeed, sentence_transformers, pyt
   pip install -q -e ".[ml,dev]"
   touch .venv/.safemix-installed
 fi
+# The report's browser test drives a system chromium (tests/eval/test_report_browser.py; it
+# skips without one). Install Debian/Ubuntu's package where that is possible: apt-get present
+# and root, or passwordless sudo. Never fatal: setup succeeds without the browser.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+   && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
+  fi
+  if [ "$SUDO" != "none" ]; then
+    if ! { $SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+           || { $SUDO apt-get update -q >/dev/null 2>&1 \
+                && $SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; }; then
+      echo "setup: could not install chromium with apt-get; the report's browser test will skip." >&2
+    fi
+  else
+    echo "setup: chromium is not installed (needs root or sudo for apt-get); the report's browser test will skip." >&2
+  fi
+fi

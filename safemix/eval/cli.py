@@ -17,13 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resume", action="store_true", help="Discard finished samples and start over.")
     p.set_defaults(func=run_eval)
 
-    r = sub.add_parser("report", help="Compare eval runs in one table and one Pareto plot.",
-                       description="Read the results.json of each RUN_DIR and write comparison.md/html/json "
-                       "and pareto.png (task metric against attack success rate) into --out. With one run "
-                       "and no --out, re-render that run's report from its results.json and samples.jsonl.")
+    r = sub.add_parser("report", help="Compare eval runs in one report (table, sweep and trade-off plots).",
+                       description="Read the results.json of each RUN_DIR and write the report into --out: "
+                       "comparison.html (self-contained), comparison.md/json, sweep.md, and sweep.png, "
+                       "over_refusal.png, retention.png and pareto.png. With one run and no --out, "
+                       "re-render that run's report from its results.json and samples.jsonl.")
     r.add_argument("runs", nargs="+", help="Eval output folders (or their results.json).")
     r.add_argument("--out", default=None, help="Output folder for the comparison (default: ./comparison).")
-    r.add_argument("--style", default="all", help="Prompting style whose attack success is compared (default all).")
+    r.add_argument("--style", default="all", help="Probe style of the headline and the trade-off plots, e.g. job "
+                   "(default all: every style pooled).")
     r.set_defaults(func=run_report)
 
 

@@ -4,8 +4,10 @@
   per category, over-refusal, task metric, retention deltas (finetuned - base, paired
   bootstrap over probes), judge agreement and disagreements, versions and git hash.
 - `write_reports(results, records, out)` — results.json, report.md, report.html, plots/*.png.
-- `compare_runs(run_dirs, out)` — one table and one Pareto plot (task metric against attack
-  success rate) over several runs: methods and mixing ratios side by side.
+- `compare_runs(run_dirs, out, style, title)` — the run report over several runs (what
+  `safemix run` writes to report/): comparison.html (self-contained), comparison.md,
+  comparison.json, sweep.md, and the sweep, over-refusal, retention and Pareto plots, with
+  trade-off labels placed by `place_labels` so that they never overlap or leave the axes.
 """
 
 from __future__ import annotations
@@ -516,7 +518,7 @@ BASE_NAME = "base (before finetuning)"
 OUTCOMES = ("refused", "complied", "other")
 N_EXAMPLES = 2
 # Sections of comparison.html, in order (ids; the browser test checks the sweep table).
-REPORT_SECTIONS = ("headline", "sweep", "plots", "outcomes", "runs", "examples", "setup")
+REPORT_SECTIONS = ("sweep", "plots", "headline", "outcomes", "runs", "examples", "setup")
 PLOT_FILES = {"sweep": "sweep.png", "over_refusal": "over_refusal.png", "retention": "retention.png",
               "pareto": "pareto.png"}
 
@@ -972,13 +974,13 @@ def _rows_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _describe(e: dict[str, Any]) -> str:
     if e["role"] == "base":
-        return "The base model, before finetuning,"
+        return "Before finetuning, the base model"
     method, ratio = e["method"], e["ratio"]
     if method == "none":
-        return f"Finetuned without safety rows ({e['name']}), the model"
+        return f"Finetuned without safety rows ({e['name']}): it"
     what = METHOD_NAMES.get(method or "", method or "")
     share = f" at {100 * ratio:g}%" if ratio else ""
-    return f"With {what}{share} ({e['name']}), the model" if method else f"Run {e['name']}:"
+    return f"With {what}{share} ({e['name']}): it" if method else f"{e['name']}: it"
 
 
 def headline_sentence(e: dict[str, Any], style: str, base: dict[str, Any] | None,
@@ -990,7 +992,7 @@ def headline_sentence(e: dict[str, Any], style: str, base: dict[str, Any] | None
         return f"{_describe(e)} was not asked harmful probes."
     v = m["safety"][s]
     text = (f"{_describe(e)} refuses {rate(v['refusal_rate'])} of harmful probes in {STYLE_NAMES.get(s, s)}"
-            f" (complies with {rate(v['attack_success_rate'], False)}, other {rate(v['other_rate'], False)})")
+            f" (complied {rate(v['attack_success_rate'], False)}, other {rate(v['other_rate'], False)}")
     ref = []
     if e["role"] == "model":
         delta = ((e["res"].get("retention") or {}).get("safety", {}).get(s) or {}).get("refusal_rate", {}).get("delta")
@@ -1001,17 +1003,15 @@ def headline_sentence(e: dict[str, Any], style: str, base: dict[str, Any] | None
             ref.append(f"base model {rate(base['metrics']['safety'][s]['refusal_rate'], False)}")
         if none is not None and none is not e and s in none["metrics"]["safety"]:
             ref.append(f"without safety rows {rate(none['metrics']['safety'][s]['refusal_rate'], False)}")
-    if ref:
-        text += "; " + ", ".join(ref)
-    others = [f"{rate(m['safety'][o]['refusal_rate'], False)} in {o}" for o in SWEEP_STYLES
-              if o not in (s, "all") and o in m["safety"]]
+    text += "; " + ", ".join(ref) + ")" if ref else ")"
+    others = [f"{o} {rate(m['safety'][o]['refusal_rate'], False)}" for o in ("job_heldout", "chat")
+              if o != s and o in m["safety"]]
     if others:
-        text += "; it refuses " + ", ".join(others)
+        text += "; in " + ", ".join(others)
     over = m.get("over_refusal", {})
     o = over.get(s) or over.get("all")
     if o and o.get("mean") is not None:
-        where = STYLE_NAMES.get(s, s) if s in over else "all styles"
-        text += f". It refuses {rate(o, False)} of benign probes in {where}"
+        text += f"; over-refusal {rate(o, False)}" + ("" if s in over else " (all styles)")
     t = m.get("task")
     if t and t.get("mean") is not None:
         text += f"; task {t.get('metric') or 'metric'} {100 * t['mean']:.1f}%"
@@ -1052,21 +1052,19 @@ def lead_sentence(entries: list[dict[str, Any]], style: str) -> str:
 
 def _sweep_table(entries: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     rows = _rows_of(entries)
-    cols = sweep_columns(rows)
-    head = ["run", "method", "ratio", "task"] + [
-        f"{s}: refused / complied / other" if kind == "harmful" else f"{s}: over-refusal" for kind, s in cols]
+    cols = [c for c in sweep_columns(rows) if c[1] != "all"]  # all styles pooled: in the outcomes table
+    head = ["run", "task"] + [s if kind == "harmful" else f"{s} OR" for kind, s in cols]
     body = []
-    for e, r in zip(entries, rows, strict=True):
+    for r in rows:
         t = r["task"] or {}
-        cells = [r["run"], e["method"] or "-", f"{100 * e['ratio']:g}%" if e["ratio"] is not None else "-",
-                 f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"]
+        cells = [r["run"], f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"]
         for kind, s in cols:
             if kind == "benign":
-                cells.append(rate(r["over_refusal_styles"].get(s)))
+                cells.append(_pct(r["over_refusal_styles"].get(s)))
                 continue
             v = r["styles"].get(s)
-            cells.append("n/a" if not v else f"{rate(v['refusal_rate'])} / {_pct(v['attack_success_rate'])} / "
-                         f"{_pct(v['other_rate'])}")
+            cells.append("n/a" if not v else f"{rate(v['refusal_rate']).replace('%', '')} / "
+                         f"{_pct(v['attack_success_rate'])} / {_pct(v['other_rate'])}")
         body.append(cells)
     return head, body
 
@@ -1150,7 +1148,8 @@ def _setup_rows(runs: list[dict[str, Any]], style: str) -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------------ rendering it
-_REPORT_CSS = _CSS + """
+_REPORT_CSS = _CSS.replace("max-width:1100px", "max-width:1280px") + """
+.wide{overflow-x:auto}#sweep td{white-space:nowrap}
 h1{margin-bottom:.2em}.lead{font-size:1.1em;background:#f4f8ff;border-left:4px solid #3a7bd5;padding:.6em .9em}
 ul.headline li{margin:.35em 0}figure{margin:1em 0}figcaption{color:#555;font-size:.9em;max-width:900px}
 details{margin:.3em 0}summary{cursor:pointer}td.resp{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:.85em}
@@ -1175,15 +1174,15 @@ def _md_cell(s: str) -> str:
 
 
 def render_comparison_markdown(doc: dict[str, Any]) -> str:
-    parts = [f"# {doc['title']}", "", f"**{doc['lead']}**", "", "## Headline", ""]
-    parts += [f"- {s}" for s in doc["headlines"]] + [""]
+    parts = [f"# {doc['title']}", "", f"**{doc['lead']}**", ""]
     parts += ["## Sweep: refused / complied / other per probe style", "",
-              "Refused with its bootstrap 95% interval, then complied and other (%).", "",
+              SWEEP_TABLE_NOTE, "",
               _md_table(*doc["sweep_table"]), "", STYLE_NOTE, "", "## Plots", ""]
     for name, info in doc["plots"].items():
         parts += [f"![{name}]({info['file']})", "", _CAPTIONS[name] + _unplaced_note(info), ""]
     for note in doc["plot_notes"]:
         parts += [note, ""]
+    parts += ["## Headline per run", ""] + [f"- {s}" for s in doc["headlines"]] + [""]
     parts += ["## Outcomes per style, with intervals", "", _md_table(*doc["outcome_table"]), "",
               "## Runs", "", _md_table(*doc["runs_table"]), "", "## Example generations", "", EXAMPLES_NOTE, ""]
     for item in doc["examples"]:
@@ -1201,6 +1200,9 @@ def render_comparison_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+SWEEP_TABLE_NOTE = ("Harmful probes per style: refused [bootstrap 95% interval] / complied / other, in %. "
+                    "OR: over-refusal, the % of benign probes in that style refused (intervals: the outcomes "
+                    "table below).")
 EXAMPLES_NOTE = ("A few generations per model and judged outcome, to check the judge (every sample is in the "
                  "run's samples.jsonl). Requests are the probe sets' own text.")
 
@@ -1216,19 +1218,20 @@ def render_comparison_html(doc: dict[str, Any], out: Path) -> str:
          f"<style>{_REPORT_CSS}</style></head><body>", f"<h1>{e(doc['title'])}</h1>",
          "<nav>" + "".join(f"<a href='#{s}'>{s}</a>" for s in REPORT_SECTIONS) + "</nav>",
          f"<p class='lead' id='lead'>{e(doc['lead'])}</p>",
-         "<section id='headline'><h2>Headline</h2><ul class='headline'>"
-         + "".join(f"<li>{e(s)}</li>" for s in doc["headlines"]) + "</ul></section>",
          "<section id='sweep'><h2>Sweep: refused / complied / other per probe style</h2>"
-         "<p class='note'>Refused with its bootstrap 95% interval, then complied and other (%).</p>",
-         _html_table(*doc["sweep_table"]), f"<p class='note'>{e(STYLE_NOTE)}</p></section>",
+         f"<p class='note'>{e(SWEEP_TABLE_NOTE)}</p>",
+         f"<div class='wide'>{_html_table(*doc['sweep_table'])}</div><p class='note'>{e(STYLE_NOTE.replace('`', ''))}"
+         "</p></section>",
          "<section id='plots'><h2>Plots</h2>"]
     for name, info in doc["plots"].items():
         p.append(f"<figure id='plot-{name}'>" + _img(out / info["file"], name).removeprefix("<p>").removesuffix("</p>")
                  + f"<figcaption>{e(_CAPTIONS[name] + _unplaced_note(info))}</figcaption></figure>")
     p += [f"<p class='note'>{e(n)}</p>" for n in doc["plot_notes"]]
-    p += ["</section>", "<section id='outcomes'><h2>Outcomes per style, with intervals</h2>",
+    p += ["</section>", "<section id='headline'><h2>Headline per run</h2><ul class='headline'>"
+          + "".join(f"<li>{e(s)}</li>" for s in doc["headlines"]) + "</ul></section>",
+          "<section id='outcomes'><h2>Outcomes per style, with intervals</h2>",
           _html_table(*doc["outcome_table"]), "</section>",
-          "<section id='runs'><h2>Runs</h2>", _html_table(*doc["runs_table"]), "</section>",
+          "<section id='runs'><h2>Runs</h2><div class='wide'>", _html_table(*doc["runs_table"]), "</div></section>",
           f"<section id='examples'><h2>Example generations</h2><p class='note'>{e(EXAMPLES_NOTE)}</p>"]
     for item in doc["examples"]:
         for g in item["groups"]:

@@ -49,7 +49,7 @@ def test_base_first_readable_names_and_tags(report):
     assert BASE_MODEL not in page and BASE_MODEL not in md  # the base model is named by role, by folder elsewhere
     assert "method template, ratio 0.1" in page and '{"method"' not in page and '{&quot;method' not in page
     # the per-style table carries intervals, and so does the sweep table's refusal
-    assert "89% [83, 95] / 0 / 11" in sweep
+    assert "89 [83, 95] / 0 / 11" in sweep
 
 
 def test_headline_sentences_are_computed_from_the_numbers(report):
@@ -58,7 +58,7 @@ def test_headline_sentences_are_computed_from_the_numbers(report):
                                   "finetuning without safety rows leaves 0%.")
     assert "template 89% [83, 95] at 10%" in doc["lead"]
     assert len(doc["headlines"]) == 1 + len(SWEEP)
-    assert doc["headlines"][0].startswith("The base model, before finetuning, refuses 88% [82, 94]")
+    assert doc["headlines"][0].startswith("Before finetuning, the base model refuses 88% [82, 94]")
     t10 = next(h for h in doc["headlines"] if "(template-0.1)" in h)
     assert "refuses 89% [83, 95] of harmful probes in the job's format" in t10
     assert "+1 pp vs the base model" in t10 and "without safety rows 0%" in t10
