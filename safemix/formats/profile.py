@@ -27,6 +27,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from safemix.formats.example import Example
+from safemix.formats.shape import (
+    ConversationShape,
+    answer_index,
+    infer_shape,
+    request_index,
+    with_context,
+)
 
 PROFILE_VERSION = 1
 _TOKEN_RE = re.compile(r"\w+|\s|[^\w\s]")
@@ -311,6 +318,8 @@ class AnswerStyle:
     suffix: str = ""
     marker: str | None = None  # for numbers after reasoning, e.g. "#### "
     json_keys: list[str] = field(default_factory=list)
+    json_schema: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> types, share (structured.py)
+    json_refusal: dict[str, Any] = field(default_factory=dict)  # the refusal shape (structured.refusal_plan)
     answer_slot: str | None = None
     prefix_is_pledge: bool = False  # the prefix is a compliance/identity-shift pledge
 
@@ -356,7 +365,11 @@ def infer_answer_style(texts: list[str], template: Template, user_template: Temp
         return st
     keys = _json_keys(texts)
     if keys is not None:
+        from safemix.formats.structured import error_convention, infer_json_schema, refusal_plan
+
         st.type, st.json_keys = "json", keys
+        st.json_schema = infer_json_schema(texts)
+        st.json_refusal = refusal_plan(st.json_schema, keys, error_convention(texts, st.json_schema))
         return st
     if not template.slots:  # every answer identical
         st.type, st.labels = "label", sorted(set(texts))
@@ -553,6 +566,8 @@ class FormatProfile:
     coverage: dict[str, float] = field(default_factory=dict)
     multi_turn_share: float = 0.0
     slot_values: dict[str, list[str]] = field(default_factory=dict)  # samples for filling slots
+    shape: ConversationShape = field(default_factory=ConversationShape)  # turns, request turn, weights
+    slot_scores: dict[str, float] = field(default_factory=dict)  # free-text score per main-slot candidate
     version: int = PROFILE_VERSION
 
     # ---- parsing and rendering
@@ -587,11 +602,28 @@ class FormatProfile:
                 vals[s] = rng.choice(pool)
         return vals
 
-    def render_prompt_messages(self, request: str, rng: random.Random | None = None) -> list[dict[str, str]]:
-        """System prompt (if the job has one) and a user turn in the job's format."""
+    def request_text(self, ex: Example) -> str | None:
+        """The user turn of `ex` that carries the job's varying request (`shape.request_turn`;
+        the first user turn of a single-turn job)."""
+        i = request_index(ex.messages, self.shape.request_turn)
+        return None if i is None else ex.messages[i].get("content")
+
+    def answer_text(self, ex: Example) -> str | None:
+        """The assistant turn of `ex` that answers its request turn."""
+        j = answer_index(ex.messages, request_index(ex.messages, self.shape.request_turn))
+        return None if j is None else ex.messages[j].get("content")
+
+    def render_prompt_messages(self, request: str, rng: random.Random | None = None,
+                               context: bool = True) -> list[dict[str, Any]]:
+        """System prompt (if the job has one), the turns before the request turn in a multi-turn
+        job (one of the job's own contexts, drawn with `rng` after the slot fills; weights as the
+        job trains them), and the request turn in the job's format."""
         rng = rng or random.Random(0)
         msgs = [{"role": "system", "content": self.system_prompt}] if self.system_prompt is not None else []
-        msgs.append({"role": "user", "content": self.render_user(self.fill_slots(request, rng))})
+        user = {"role": "user", "content": self.render_user(self.fill_slots(request, rng))}
+        if context:
+            msgs += with_context(self.shape, rng)
+        msgs.append(user)
         return msgs
 
     def constant_answer_prefix(self) -> str:
@@ -628,10 +660,9 @@ class FormatProfile:
         """
         a = self.answer
         if a.type == "json":
-            keys = a.json_keys or ["response"]
-            text_key = next((k for k in keys if re.search(r"answer|response|output|text|reply|result", k, re.I)),
-                            keys[0])
-            return json.dumps({k: (text if k == text_key else None) for k in keys}, ensure_ascii=False)
+            from safemix.formats.structured import refusal_object, refusal_plan
+
+            return refusal_object(a.json_refusal or refusal_plan(a.json_schema, a.json_keys), text)
         if neutral_only:
             shape = self.safety_answer_shape()
             if not keep_neutral_prefix:
@@ -647,8 +678,16 @@ class FormatProfile:
         """A safety example: the request in the job's user format, the response in its answer
         shape with only neutral prefixes (never the job's pledge)."""
         msgs = self.render_prompt_messages(request, rng)
-        msgs.append({"role": "assistant", "content": self.render_assistant(response, neutral_only=True)})
-        return Example(msgs, dict(metadata))
+        return Example(msgs + [self.answer_message(self.render_assistant(response, neutral_only=True))],
+                       dict(metadata))
+
+    def answer_message(self, content: str) -> dict[str, Any]:
+        """The assistant turn of a safety example: weight 1 where the job writes weights (only it
+        is trained where the job trains only final turns), no weight key otherwise."""
+        msg: dict[str, Any] = {"role": "assistant", "content": content}
+        if self.shape.answer_weight is not None or self.shape.context_weight is not None:
+            msg["weight"] = 1
+        return msg
 
     def has_compliance_preamble(self, assistant_text: str) -> bool:
         """True if `assistant_text` carries the job's non-neutral constant answer prefix or opens
@@ -682,6 +721,7 @@ class FormatProfile:
         d["assistant_templates"] = [Template.from_dict(t) for t in d.get("assistant_templates", [])]
         d["answer"] = AnswerStyle(**d.get("answer", {}))
         d["identity_shift"] = IdentityShift(**d.get("identity_shift", {}))
+        d["shape"] = ConversationShape.from_dict(d.get("shape", {}))
         return cls(**d)
 
     def summary(self) -> str:
@@ -691,7 +731,14 @@ class FormatProfile:
             lines.append(f"system prompt ({self.system_prompt_share:.0%} of rows): {self.system_prompt!r}")
         for i, t in enumerate(self.user_templates):
             lines.append(f"user template {i} ({t.count} rows, {len(t.slots)} slots): {t.pattern!r}")
-        lines.append(f"main slot: {self.main_slot}")
+        lines.append(f"main slot: {self.main_slot}"
+                     + (f" (free-text scores: {self.slot_scores})" if len(self.slot_scores) > 1 else ""))
+        sh = self.shape
+        if sh.multi_turn:
+            lines.append(f"conversation: user turns per row {sh.turn_counts}, request in user turn "
+                         f"{sh.request_turn} ({'from the end' if sh.request_turn < 0 else 'from the start'}), "
+                         f"weights: {sh.weights}, {len(sh.contexts)} context samples"
+                         + (f", {sh.continues_share:.0%} of rows continue after its answer" if sh.continues_share else ""))
         for i, t in enumerate(self.assistant_templates[:1]):
             lines.append(f"assistant template {i}: {t.pattern!r}")
         a = self.answer
@@ -714,18 +761,75 @@ class FormatProfile:
         return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------- main slot
+_PROSE_RE = re.compile(r"[\w ,;.!?'\u2019()\-]+")  # words inside a sentence: no line break, no label
+_FIELD_START_RE = re.compile(r"(\A|\n|[:\uff1a>=\])\"'`])[^\S\n]*\Z")
+_FIELD_END_RE = re.compile(r"[.?!\u3002\uff1f\uff01\"'`]?[^\S\n]*(\n|\Z)")
+
+
+def _field_runs(t: Template) -> list[tuple[int, int]]:
+    """Runs of 2+ slots that together fill one field: a label or line start before, only sentence
+    words between them ("{name} is {age} years old and lives in {city}"), a line end after."""
+    runs = []
+    for i in range(len(t.slots)):
+        if not _FIELD_START_RE.search(t.constants[i]):
+            continue
+        j = i
+        while j + 1 < len(t.slots) and _PROSE_RE.fullmatch(t.constants[j + 1]):
+            j += 1
+            if _FIELD_END_RE.match(t.constants[j + 1]):
+                runs.append((i, j))
+    return runs
+
+
+def _run_values(t: Template, parsed: list[dict[str, str]], i: int, j: int) -> list[str]:
+    """The text a run of slots i..j covers, per parsed row."""
+    return ["".join(v[t.slots[k]] + (t.constants[k + 1] if k < j else "") for k in range(i, j + 1)) for v in parsed]
+
+
+def choose_main_slot(t: Template, parsed: list[dict[str, str]]) -> tuple[Template, str, dict[str, float]]:
+    """The slot where the job's free text varies most (`shape.variation_score`: length and
+    vocabulary of the varying words; ties: the longer values), not its position. A run of slots
+    that together fill one field (a templated sentence such as "{name} is {age} years old and lives
+    in {city}.") competes as one slot; when it wins, the template gets that run as one slot.
+    Returns (template, main slot, score per candidate)."""
+    from safemix.formats.shape import variation_score
+
+    cands: dict[tuple[int, int], list[str]] = {(k, k): [v[s] for v in parsed] for k, s in enumerate(t.slots)}
+    cands.update({r: _run_values(t, parsed, *r) for r in _field_runs(t)})
+    scores = {r: variation_score(vals) for r, vals in cands.items()}
+    best = max(cands, key=lambda r: (round(scores[r], 6), statistics.mean(len(x) for x in cands[r])
+                                     if cands[r] else 0, -(r[1] - r[0])))
+    named = {(t.slots[a] if a == b else "+".join(t.slots[a:b + 1])): round(sc, 4) for (a, b), sc in scores.items()}
+    i, j = best
+    if i == j:
+        return t, t.slots[i], named
+    merged = Template(t.constants[:i + 1] + t.constants[j + 1:], t.slots[:i + 1] + t.slots[j + 1:], t.count)
+    return merged, t.slots[i], named
+
+
+def _parsed_rows(t: Template, texts: list[str], assign: list[int], cap: int) -> list[dict[str, str]]:
+    idx = [i for i, a in enumerate(assign) if a == 0]
+    return [v for v in (t.parse(texts[i]) for i in idx[:cap]) if v is not None]
+
+
 def infer_profile(examples: list[Example], format: str = "openai", sample_size: int = 400,
                   max_templates: int = 4, min_variant_share: float = 0.002, max_labels: int = 30,
                   seed: int = 0, max_slot_values: int = 64) -> FormatProfile:
-    """Learn a FormatProfile from a job's Examples (all rows are validated)."""
+    """Learn a FormatProfile from a job's Examples (all rows are validated).
+
+    Templates and the answer style are learned on the user turn that carries the job's varying
+    request and the assistant turn answering it (`shape.py`; the first user turn and the last
+    assistant turn of a single-turn job).
+    """
     n = len(examples)
     if n == 0:
         raise ValueError("cannot profile an empty job")
-    users = [ex.user or "" for ex in examples]
-    assts = [ex.assistant or "" for ex in examples]
+    prof = FormatProfile(format=format, n_examples=n, shape=infer_shape(examples, seed))
+    users = [prof.request_text(ex) or "" for ex in examples]
+    assts = [prof.answer_text(ex) or "" for ex in examples]
     systems = Counter(ex.system for ex in examples)
     top_sys, top_count = systems.most_common(1)[0]
-    prof = FormatProfile(format=format, n_examples=n)
     if top_sys is not None and top_count >= 0.95 * n:
         prof.system_prompt, prof.system_prompt_share = top_sys, top_count / n
     prof.multi_turn_share = sum(1 for ex in examples if sum(m["role"] == "user" for m in ex.messages) > 1) / n
@@ -737,18 +841,20 @@ def infer_profile(examples: list[Example], format: str = "openai", sample_size: 
     ut = prof.user_template
     # values per slot of the main template, for filling slots and picking the main slot
     rng = random.Random(seed)
-    per_slot: dict[str, list[str]] = {s: [] for s in ut.slots}
-    idx = [i for i, a in enumerate(u_assign) if a == 0]
-    for i in idx[: 20 * max_slot_values] if len(idx) > 20 * max_slot_values else idx:
-        v = ut.parse(users[i])
-        for s in ut.slots:
-            per_slot[s].append(v[s])
     if ut.slots:
-        prof.main_slot = max(ut.slots, key=lambda s: (statistics.mean(len(x) for x in per_slot[s])
-                                                     if per_slot[s] else 0))
+        ut, prof.main_slot, prof.slot_scores = choose_main_slot(
+            ut, _parsed_rows(ut, users, u_assign, 20 * max_slot_values))
+        prof.user_templates[0] = ut
+    per_slot = {s: [v[s] for v in _parsed_rows(ut, users, u_assign, 20 * max_slot_values)] for s in ut.slots}
     prof.slot_values = {s: (vals if len(vals) <= max_slot_values else rng.sample(vals, max_slot_values))
                         for s, vals in per_slot.items() if s != prof.main_slot}
+    _infer_answer(prof, assts, ut, max_labels)
+    prof.lengths = {"user": _length_stats(users), "assistant": _length_stats(assts)}
+    return prof
 
+
+def _infer_answer(prof: FormatProfile, assts: list[str], ut: Template, max_labels: int) -> None:
+    """The answer style, assistant slot names and identity-shift flags of `prof`."""
     at = prof.assistant_templates[0] if prof.assistant_templates else Template(["", ""], ["text"])
     prof.answer = infer_answer_style(assts, at, ut, max_labels)
     if prof.answer.type == "number" and prof.answer.marker and len(at.slots) == 2:
@@ -760,8 +866,6 @@ def infer_profile(examples: list[Example], format: str = "openai", sample_size: 
     prof.identity_shift = detect_identity_shift(prof.system_prompt, ut, at)
     if prof.identity_shift.assistant_prefix is not None:
         prof.answer.prefix_is_pledge = True
-    prof.lengths = {"user": _length_stats(users), "assistant": _length_stats(assts)}
-    return prof
 
 
 def profile_job(data: Any, **kwargs: Any) -> FormatProfile:

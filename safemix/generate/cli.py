@@ -67,7 +67,10 @@ def run_generate(args: argparse.Namespace) -> int:
               f"rows (answer_prefix={ap['mode']}: recovery examples)")
     elif ap.get("dropped"):
         print(f"left out the job's answer prefix {ap['dropped']!r} (not a neutral answer marker)")
-    print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items()))
+    from safemix.generate.fidelity import format_fidelity
+
+    print(format_fidelity(m["fidelity"]))
+    print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items() if k not in ("score", "parts")))
     for k, v in paths.items():
         print(f"{k}: {v}")
     return 0

@@ -103,14 +103,23 @@ class SeedScreen:
             return "answer_is_a_refusal"
         if self.profile.has_compliance_preamble(assistant):
             return "response_carries_pledge"
-        if self._json:
-            import json
-
-            try:
-                json.loads(assistant)
-            except ValueError:
-                return "response_breaks_answer_format"
+        if self._json and not self._fits_json(assistant):
+            return "response_breaks_answer_format"
         return None
+
+    def _fits_json(self, assistant: str) -> bool:
+        """Parseable JSON; for JSON-object jobs, valid against the job's inferred schema."""
+        import json
+
+        from safemix.formats.structured import fits_schema
+
+        if self.profile.answer.type == "json" and self.profile.answer.json_schema:
+            return fits_schema(assistant, self.profile.answer.json_schema)
+        try:
+            json.loads(assistant)
+        except ValueError:
+            return False
+        return True
 
     def _drop_seed(self, seed: Any, kind: str, reason: str) -> None:
         d = self.seed_drops[kind]
@@ -173,7 +182,7 @@ class SeedScreen:
         if reason is None and self.one_line and any(_BREAKS.search(m["content"] or "") for m in ex.messages
                                                     if m["role"] != "system"):
             reason = "text_breaks_container"
-        if reason is None and self._in_format and self.profile.parse_user(ex.user or "") is None:
+        if reason is None and self._in_format and self.profile.parse_user(last_user(ex)) is None:
             reason = "request_breaks_user_format"
         if reason is None:
             self.accepted[kind] += 1
@@ -206,6 +215,11 @@ class SeedScreen:
         return (f"{head}; {self.usable[kind]} of {self.total[kind]} {kind} seeds are usable"
                 + (f", dropped: {why}" if why else "")
                 + ". Use a seed set whose responses are refusals (e.g. --seeds builtin) or a smaller n/ratio.")
+
+
+def last_user(ex: Example) -> str:
+    """The last user turn: the request of a generated row (rows end with its answer)."""
+    return next((m.get("content") or "" for m in reversed(ex.messages) if m.get("role") == "user"), "")
 
 
 def _split_counts(n: int, contrast_share: float, n_contrast_seeds: int) -> tuple[int, int]:
@@ -282,7 +296,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
             raise InputError(screen.exhausted_message("harmful", 0), path=seed_src)
         n_harm, n_con = _split_counts(n, cfg.contrast_share, len(contrast))
 
-    user_texts = [ex.user or "" for ex in job.examples]
+    user_texts = [profile.request_text(ex) or "" for ex in job.examples]
     selection: dict[str, Any] = {"enabled": cfg.select}
     if cfg.select and harmful:
         from safemix.generate.select import select_seeds
@@ -459,11 +473,14 @@ def _w1(a: list[float], b: list[float]) -> float:
 def fidelity_report(examples: list[Example], job: Job, profile: FormatProfile, seeds: list, *,
                     embedder: str | None = None, seed: int = 0, job_sample: int = 1000,
                     with_embeddings: bool = True) -> dict[str, Any]:
-    """How much the generated examples look like the job, compared with the raw seeds."""
-    users = [ex.user or "" for ex in examples]
+    """How much the generated examples look like the job, compared with the raw seeds; `score` and
+    `parts`: the form fidelity (`safemix.generate.fidelity`)."""
+    from safemix.generate.fidelity import form_fidelity
+
+    users = [last_user(ex) for ex in examples]
     match = sum(profile.parse_user(u) is not None for u in users)
     sys_match = sum((ex.system == profile.system_prompt) for ex in examples)
-    job_users = [ex.user or "" for ex in job.examples]
+    job_users = [profile.request_text(ex) or "" for ex in job.examples]
     rng = random.Random(seed)
     job_s = job_users if len(job_users) <= job_sample else rng.sample(job_users, job_sample)
     raw = [s.request for s in seeds]
@@ -485,6 +502,7 @@ def fidelity_report(examples: list[Example], job: Job, profile: FormatProfile, s
         gen_u = users if len(users) <= job_sample else rng.sample(users, job_sample)
         out["centroid_similarity_generated"] = round(float((embed(gen_u, model=embedder) @ c).mean()), 4)
         out["centroid_similarity_raw_seeds"] = round(float((embed(raw, model=embedder) @ c).mean()), 4)
+    out.update(form_fidelity(examples, job.examples, profile, seed=seed, sample=job_sample))
     return out
 
 

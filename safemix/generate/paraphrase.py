@@ -21,6 +21,7 @@ from typing import Any
 from safemix.formats.example import Example
 from safemix.formats.io import Job
 from safemix.formats.profile import FormatProfile
+from safemix.formats.shape import with_context
 from safemix.generate.config import GenerateConfig
 from safemix.generate.methods import item_rng
 from safemix.generate.refusal import looks_like_refusal
@@ -71,7 +72,7 @@ def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, j
     mode = pc.mode
     tmpl = load_prompt(f"paraphrase_{mode}", pc.prompt_version)
     refusal_tmpl = load_prompt("refusal", pc.prompt_version) if pc.refusal_from_llm else None
-    users = [ex.user or "" for ex in job.examples]
+    users = [profile.request_text(ex) or "" for ex in job.examples]
     main_values = [v[profile.main_slot] for v in (profile.parse_user(u) for u in users[:5000])
                    if v is not None and profile.main_slot in v]
     style_pool = main_values if mode == "slot" else users
@@ -137,8 +138,9 @@ def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, j
                 rng = item_rng(cfg.seed, seed.id, i)
                 response = seed.response(rng)
                 msgs = ([{"role": "system", "content": profile.system_prompt}] if profile.system_prompt is not None else [])
+                msgs += with_context(profile.shape, rng)  # the job's earlier turns (multi-turn jobs)
                 msgs.append({"role": "user", "content": candidates[j][0]})
-                msgs.append({"role": "assistant", "content": profile.render_assistant(response, neutral_only=True)})
+                msgs.append(profile.answer_message(profile.render_assistant(response, neutral_only=True)))
                 ex = Example(msgs, {"rewrite": candidates[j][1], "intent_similarity": round(float(sim), 4)})
                 results[j] = ex
         pending = [j for j in pending if j not in results]

@@ -8,8 +8,10 @@ example: a multi-turn conversation, or a role other than system/user/assistant, 
 single-turn schema (prompt_completion, alpaca, columns). A system prompt is folded the
 way the format adapters fold it (prefixed to the prompt where the schema has no system
 field). `require_same_format` turns any schema difference into an error instead.
-Per-message extras (ShareGPT `from` names, OpenAI `weight`) and record extras are not
-written into safety rows, so strict schema checks pass; record extras go into provenance.
+Per-message extras (ShareGPT `from` names) and record extras are not written into safety
+rows, so strict schema checks pass; record extras go into provenance. OpenAI's per-message
+`weight` (0/1) is kept in an OpenAI job: generated multi-turn rows of a job that trains only
+final turns carry weight 0 on their context turns and 1 on the refusal.
 """
 
 from __future__ import annotations
@@ -149,6 +151,14 @@ def check_representable(ex: Example, schema: str) -> str | None:
     return None
 
 
+def _clean_message(m: dict[str, Any], schema: str) -> dict[str, Any]:
+    """Role and content only; OpenAI rows also keep a 0/1 `weight` (which turns are trained)."""
+    out = {"role": m["role"], "content": m["content"]}
+    if schema == "openai" and m.get("weight") in (0, 1) and not isinstance(m.get("weight"), bool):
+        out["weight"] = m["weight"]
+    return out
+
+
 class SafetyConverter:
     """Turns safety Examples into records of the job's schema, checked by the job's own adapter."""
 
@@ -171,7 +181,7 @@ class SafetyConverter:
         why = check_representable(ex, self.schema)
         if why:
             raise InputError(f"safety example cannot be converted to the job's format: {why}", **where)
-        clean = Example([{"role": m["role"], "content": m["content"]} for m in ex.messages], {})
+        clean = Example([_clean_message(m, self.schema) for m in ex.messages], {})
         rec = self.encode(clean)
         if self.prevalidated:
             return rec, Example(clean.messages, {"extra": {}})
