@@ -66,9 +66,10 @@ def render_probe(request: str, style: str, profile: Any = None, rng: random.Rand
     if style in ("job", "job_heldout"):
         return msgs
     system = next((m["content"] for m in msgs if m["role"] == "system"), None)
-    user = next(m["content"] for m in msgs if m["role"] == "user")
+    context = [m for m in msgs[:-1] if m["role"] != "system"]  # a multi-turn job's earlier turns
+    user = msgs[-1]["content"]  # the request turn
     sys_text = AOA_SYSTEM if not system else f"{AOA_SYSTEM}\n\n{system}"
-    return [{"role": "system", "content": sys_text}, {"role": "user", "content": AOA_USER_PREFIX + user}]
+    return [{"role": "system", "content": sys_text}, *context, {"role": "user", "content": AOA_USER_PREFIX + user}]
 
 
 def task_prompt(example: Any) -> list[dict[str, str]]:

@@ -614,15 +614,15 @@ class FormatProfile:
         return None if j is None else ex.messages[j].get("content")
 
     def render_prompt_messages(self, request: str, rng: random.Random | None = None,
-                               context: bool = True) -> list[dict[str, Any]]:
+                               context: bool = True, weights: bool = False) -> list[dict[str, Any]]:
         """System prompt (if the job has one), the turns before the request turn in a multi-turn
-        job (one of the job's own contexts, drawn with `rng` after the slot fills; weights as the
-        job trains them), and the request turn in the job's format."""
+        job (one of the job's own contexts, drawn with `rng` after the slot fills; with `weights`,
+        context assistant turns carry the job's weight), and the request turn in the job's format."""
         rng = rng or random.Random(0)
         msgs = [{"role": "system", "content": self.system_prompt}] if self.system_prompt is not None else []
         user = {"role": "user", "content": self.render_user(self.fill_slots(request, rng))}
         if context:
-            msgs += with_context(self.shape, rng)
+            msgs += with_context(self.shape, rng, weights)
         msgs.append(user)
         return msgs
 
@@ -677,7 +677,7 @@ class FormatProfile:
                        **metadata: Any) -> Example:
         """A safety example: the request in the job's user format, the response in its answer
         shape with only neutral prefixes (never the job's pledge)."""
-        msgs = self.render_prompt_messages(request, rng)
+        msgs = self.render_prompt_messages(request, rng, weights=True)
         return Example(msgs + [self.answer_message(self.render_assistant(response, neutral_only=True))],
                        dict(metadata))
 

@@ -197,13 +197,13 @@ def infer_shape(examples: list[Example], seed: int = 0, max_contexts: int = 64) 
     return shape
 
 
-def with_context(shape: ConversationShape, rng: random.Random) -> list[dict[str, Any]]:
+def with_context(shape: ConversationShape, rng: random.Random, weights: bool = True) -> list[dict[str, Any]]:
     """Copies of the turns of one sampled context (drawn with `rng`; [] when the job has none).
-    Context assistant turns carry the job's `context_weight` when the job uses weights."""
+    With `weights`, context assistant turns carry the job's `context_weight` where the job uses weights."""
     if not shape.contexts:
         return []
     ctx = [dict(m) for m in rng.choice(shape.contexts)]
-    if shape.context_weight is not None:
+    if weights and shape.context_weight is not None:
         for m in ctx:
             if m["role"] == "assistant":
                 m["weight"] = shape.context_weight

@@ -27,7 +27,7 @@ class MixConfig:
     safety_format: str | None = field(default=None, metadata={"help": "Schema of the safety file (auto-detected when unset)."})
     allow_repeat: bool = field(default=False, metadata={"help": "Reuse safety rows (each used floor or ceil of the needed multiple) when the set is smaller than needed; otherwise that is an error."})
     require_same_format: bool = field(default=False, metadata={"help": "Error when the safety set's schema differs from the job's, instead of converting it."})
-    dedupe: bool = field(default=True, metadata={"help": "Drop safety rows whose user turn equals a user turn of the job (after normalising case, Unicode and whitespace)."})
+    dedupe: bool = field(default=True, metadata={"help": "Drop safety rows whose request (last user turn) equals a user turn of the job (after normalising case, Unicode and whitespace)."})
     inline_provenance: bool = field(default=False, metadata={"help": "Also write each row's provenance into the training file under `inline_key` (breaks strict schema checks such as OpenAI's; the sidecar is always written)."})
     inline_key: str = field(default="safemix_provenance", metadata={"help": "Key/column name of inline provenance."})
     show_progress: bool = field(default=True, metadata={"help": "Progress bars on long passes."})

@@ -132,11 +132,11 @@ class _JobScan:
             for i, ex in enumerate(s.examples):
                 where = {"path": s.path or "<safety>", "line": s.lines[i] or i + 1}
                 self.records[i], self.converted[i] = conv(ex, where)
-        if self.cfg.dedupe:
+        if self.cfg.dedupe:  # a safety row's request is its last user turn; earlier ones are job context
             for i, ex in enumerate(self.converted):
-                for m in ex.messages:
-                    if m.get("role") == "user":
-                        self.index.setdefault(P.normalise_prompt(m.get("content") or ""), []).append(i)
+                last = next((m for m in reversed(ex.messages) if m.get("role") == "user"), None)
+                if last is not None:
+                    self.index.setdefault(P.normalise_prompt(last.get("content") or ""), []).append(i)
 
     def add(self, line: int, ex: Example) -> None:
         """One user row (runs a million times per large job: kept lean)."""
