@@ -762,29 +762,42 @@ class FormatProfile:
 
 
 # ------------------------------------------------------------------------- main slot
-_PROSE_RE = re.compile(r"[\w ,;.!?'\u2019()\-]+")  # words inside a sentence: no line break, no label
-_FIELD_START_RE = re.compile(r"(\A|\n|[:\uff1a>=\])\"'`])[^\S\n]*\Z")
-_FIELD_END_RE = re.compile(r"[.?!\u3002\uff1f\uff01\"'`]?[^\S\n]*(\n|\Z)")
+_PROSE = r"[\w ,;'\u2019()\-]"  # sentence words: no line break, no label or sentence end
+_INNER_RE = re.compile(r"[\w ,;.!?'\u2019()\-]+")  # between two slots of one field
+_FIELD_START_RE = re.compile(rf"(?:\A|\n|[:\uff1a>=\])\"'`])[^\S\n]*({_PROSE}*)\Z")
+_FIELD_END_RE = re.compile(rf"({_PROSE}*?)[.?!\u3002\uff1f\uff01\"'`]?[^\S\n]*(?:\n|\Z)")
 
 
-def _field_runs(t: Template) -> list[tuple[int, int]]:
-    """Runs of 2+ slots that together fill one field: a label or line start before, only sentence
-    words between them ("{name} is {age} years old and lives in {city}"), a line end after."""
+def _field_runs(t: Template) -> list[tuple[int, int, str, str]]:
+    """Runs of 2+ slots that together fill one field: a label or line start before (then maybe
+    sentence words), only sentence words between them, sentence words and a sentence or line end
+    after ("Text: {name} is {age} years old and lives in {city}."). Returns (first slot, last slot,
+    the words before the first slot, the words after the last) per run."""
     runs = []
     for i in range(len(t.slots)):
-        if not _FIELD_START_RE.search(t.constants[i]):
-            continue
+        start = _FIELD_START_RE.search(t.constants[i])
         j = i
-        while j + 1 < len(t.slots) and _PROSE_RE.fullmatch(t.constants[j + 1]):
+        while start and j + 1 < len(t.slots) and _INNER_RE.fullmatch(t.constants[j + 1]):
             j += 1
-            if _FIELD_END_RE.match(t.constants[j + 1]):
-                runs.append((i, j))
+            end = _FIELD_END_RE.match(t.constants[j + 1])
+            if end:
+                runs.append((i, j, start.group(1), end.group(1)))
     return runs
 
 
-def _run_values(t: Template, parsed: list[dict[str, str]], i: int, j: int) -> list[str]:
-    """The text a run of slots i..j covers, per parsed row."""
-    return ["".join(v[t.slots[k]] + (t.constants[k + 1] if k < j else "") for k in range(i, j + 1)) for v in parsed]
+def _run_values(t: Template, parsed: list[dict[str, str]], run: tuple[int, int, str, str]) -> list[str]:
+    """The text a run of slots covers, per parsed row (with the words the run absorbs around it)."""
+    i, j, head, tail = run
+    return [head + "".join(v[t.slots[k]] + (t.constants[k + 1] if k < j else "") for k in range(i, j + 1)) + tail
+            for v in parsed]
+
+
+def _merge_run(t: Template, run: tuple[int, int, str, str]) -> Template:
+    """The template with a field run as one slot (named after its first slot)."""
+    i, j, head, tail = run
+    consts = t.constants[:i] + [t.constants[i][:len(t.constants[i]) - len(head)],
+                                t.constants[j + 1][len(tail):]] + t.constants[j + 2:]
+    return Template(consts, t.slots[:i + 1] + t.slots[j + 1:], t.count)
 
 
 def choose_main_slot(t: Template, parsed: list[dict[str, str]]) -> tuple[Template, str, dict[str, float]]:
@@ -795,17 +808,16 @@ def choose_main_slot(t: Template, parsed: list[dict[str, str]]) -> tuple[Templat
     Returns (template, main slot, score per candidate)."""
     from safemix.formats.shape import variation_score
 
-    cands: dict[tuple[int, int], list[str]] = {(k, k): [v[s] for v in parsed] for k, s in enumerate(t.slots)}
-    cands.update({r: _run_values(t, parsed, *r) for r in _field_runs(t)})
+    cands: dict[tuple[int, int, str, str], list[str]] = {(k, k, "", ""): [v[s] for v in parsed]
+                                                         for k, s in enumerate(t.slots)}
+    cands.update({r: _run_values(t, parsed, r) for r in _field_runs(t)})
     scores = {r: variation_score(vals) for r, vals in cands.items()}
     best = max(cands, key=lambda r: (round(scores[r], 6), statistics.mean(len(x) for x in cands[r])
                                      if cands[r] else 0, -(r[1] - r[0])))
-    named = {(t.slots[a] if a == b else "+".join(t.slots[a:b + 1])): round(sc, 4) for (a, b), sc in scores.items()}
-    i, j = best
-    if i == j:
-        return t, t.slots[i], named
-    merged = Template(t.constants[:i + 1] + t.constants[j + 1:], t.slots[:i + 1] + t.slots[j + 1:], t.count)
-    return merged, t.slots[i], named
+    named = {"+".join(t.slots[r[0]:r[1] + 1]): round(sc, 4) for r, sc in scores.items()}
+    if best[0] == best[1]:
+        return t, t.slots[best[0]], named
+    return _merge_run(t, best), t.slots[best[0]], named
 
 
 def _parsed_rows(t: Template, texts: list[str], assign: list[int], cap: int) -> list[dict[str, str]]:

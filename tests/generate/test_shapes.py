@@ -167,3 +167,37 @@ def test_cli_weights_reach_the_mixed_file(tmp_path, capsys):
     assert len(rows) == 48  # no safety row dropped: context turns repeat the job's on purpose
     safety_rows = [r for r in rows if looks_like_refusal(r[-1]["content"])]
     assert len(safety_rows) == 8 and all(r[1]["weight"] == 0 and r[3]["weight"] == 1 for r in safety_rows)
+
+
+def test_paraphrase_rows_take_the_job_shape():
+    pytest.importorskip("safemix.embed")
+    from safemix.config import from_dict
+    from safemix.llm import get_backend
+
+    def rewrite(messages) -> str:  # a stand-in LLM: returns the request it was given
+        return messages[-1]["content"].rsplit(": ", 1)[-1].strip()
+
+    cfg = from_dict(GenerateConfig, {"method": "paraphrase", "n": 6, "select": False,
+                                     "paraphrase": {"backend": "dummy", "min_intent_similarity": 0.0}})
+    res = generate_with_report(S.number_chat(), cfg, seeds=S.SEEDS, backend=get_backend("dummy", fn=rewrite))
+    for ex in res.examples:
+        assert structure(ex) == "uaua" and ex.messages[1]["weight"] == 0 and ex.messages[3]["weight"] == 1
+
+
+def test_run_report_fidelity_table(tmp_path):
+    from safemix.pipeline.runner import write_fidelity_table
+
+    dirs = []
+    for name, method, score in [("none", None, None), ("template-0.1", "template", 0.91), ("raw-0.1", "raw", 0.55)]:
+        d = tmp_path / "variants" / name
+        (d / "eval").mkdir(parents=True)
+        if method:
+            (d / "generate").mkdir()
+            parts = {"turns": 1.0, "lengths": 0.5, "template": 1.0, "system": 1.0, "chars": 0.9, "language": None}
+            (d / "generate" / "safety.manifest.json").write_text(json.dumps(
+                {"method": method, "generated": 5, "fidelity": {"score": score, "parts": parts}}))
+        dirs.append(d / "eval")
+    md = write_fidelity_table(dirs, tmp_path / "fidelity.md").read_text()
+    assert "| template-0.1 | template | 5 | 0.91 | 1.00 | 0.50 | 1.00 | 1.00 | 0.90 | n/a |" in md
+    assert "raw-0.1" in md and "| none |" not in md
+    assert write_fidelity_table(dirs[:1], tmp_path / "x.md") is None
