@@ -13,6 +13,15 @@ occur in each row exactly as often as the template says; runs that fail that in 
 than 2% of sampled rows are dropped. Every row is then parsed with the template's
 regex; a row that parses re-renders byte-for-byte by construction. Rows that do not
 parse get their own template variant (e.g. 3-choice questions beside 4-choice ones).
+
+Which turn, which slot (issue 14; details in safemix/generate/README.md):
+- the user template and the answer style are learned on the user turn that carries the job's
+  varying request and the assistant turn that answers it; `profile.shape` (`shape.py`) records
+  the turn counts, that turn's position, the job's earlier turns (contexts) and its weights;
+- the main slot is where the free text varies most (`choose_main_slot`), and a run of slots that
+  fills one field (a templated sentence) becomes one slot;
+- JSON-object answers get a schema and a refusal shape that stays valid against it
+  (`structured.py`).
 """
 
 from __future__ import annotations
