@@ -190,10 +190,10 @@ def infer_shape(examples: list[Example], seed: int = 0, max_contexts: int = 64) 
         a = answer_index(ex.messages, request_index(ex.messages, turn))
         cont += a is not None and any(m.get("role") in ("user", "assistant") for m in ex.messages[a + 1:])
     shape.continues_share = round(cont / max(1, len(examples)), 4)
-    ctxs = [c for c in (_context(ex, turn) for ex in examples) if c is not None]
-    if any(ctxs):
-        rng = random.Random(seed)
-        shape.contexts = ctxs if len(ctxs) <= max_contexts else rng.sample(ctxs, max_contexts)
+    rows = [ex for ex in examples if request_index(ex.messages, turn) is not None]
+    if any(_context(ex, turn) for ex in rows):
+        pick = rows if len(rows) <= max_contexts else random.Random(seed).sample(rows, max_contexts)
+        shape.contexts = [_context(ex, turn) or [] for ex in pick]
     return shape
 
 
