@@ -760,6 +760,8 @@ class FormatProfile:
             desc += f" prefix={a.prefix!r}"
         if a.json_keys:
             desc += f" keys={a.json_keys}"
+        if a.json_refusal:
+            desc += f" refusal under {a.json_refusal['key']!r} ({a.json_refusal['source']})"
         lines.append(desc)
         if self.identity_shift.detected:
             lines.append("IDENTITY SHIFT / COMPLIANCE PREAMBLE DETECTED:")
@@ -774,22 +776,26 @@ class FormatProfile:
 _PROSE = r"[\w ,;'\u2019()\-]"  # sentence words: no line break, no label or sentence end
 _INNER_RE = re.compile(r"[\w ,;.!?'\u2019()\-]+")  # between two slots of one field
 _FIELD_START_RE = re.compile(rf"(?:\A|\n|[:\uff1a>=\])\"'`])[^\S\n]*({_PROSE}*)\Z")
+_BOUNDARY_RE = re.compile(r"[\n:\uff1a>=\])\"'`]")
 _FIELD_END_RE = re.compile(rf"({_PROSE}*?)[.?!\u3002\uff1f\uff01\"'`]?[^\S\n]*(?:\n|\Z)")
 
 
 def _field_runs(t: Template) -> list[tuple[int, int, str, str]]:
-    """Runs of 2+ slots that together fill one field: a label or line start before (then maybe
-    sentence words), only sentence words between them, sentence words and a sentence or line end
-    after ("Text: {name} is {age} years old and lives in {city}."). Returns (first slot, last slot,
-    the words before the first slot, the words after the last) per run."""
+    """Runs of 2+ slots that together fill one field: a label or line start right before, only
+    sentence words between them, sentence words and a sentence or line end after ("Text: {name} is
+    {age} years old and lives in {city}."). Template words before the first slot ("Translate {a}
+    into {b}") make it no field: merging would drop the job's own wording. Returns (first slot,
+    last slot, the words before the first slot (always ""), the words after the last) per run."""
     runs = []
     for i in range(len(t.slots)):
         start = _FIELD_START_RE.search(t.constants[i])
+        if start and (start.group(1) or (i > 0 and start.start() == 0 and not _BOUNDARY_RE.match(t.constants[i]))):
+            start = None  # words of the template before the slot ("Translate {a} into {b}"), or a slot before it
         j = i
         while start and j + 1 < len(t.slots) and _INNER_RE.fullmatch(t.constants[j + 1]):
             j += 1
             end = _FIELD_END_RE.match(t.constants[j + 1])
-            if end:
+            if end and (j + 1 == len(t.slots) or end.group(0).endswith("\n")):  # the text's end, or a line end
                 runs.append((i, j, start.group(1), end.group(1)))
     return runs
 

@@ -85,3 +85,13 @@ def test_structured_refusal_stays_valid():
     # a key named like free text wins over the longest field
     s2 = infer_json_schema([json.dumps({"label": "positive sentiment here", "answer": "ok"})] * 3)
     assert refusal_plan(s2, ["label", "answer"])["key"] == "answer"
+
+
+def test_template_words_before_the_slots_are_no_field():
+    t = Template(["Translate ", " into ", ""], ["a", "b"])
+    langs = ["French", "German", "Polish", "Greek", "Czech"]
+    parsed = [{"a": x, "b": y} for x in langs for y in langs]
+    assert choose_main_slot(t, parsed)[0] is t
+    t2 = Template(["", " is ", " years old."], ["name", "age"])  # the whole turn is one sentence
+    p2 = [{"name": n, "age": str(a)} for n, a in zip(["Ana", "Bo", "Cy", "Di"] * 5, range(20, 40), strict=True)]
+    assert choose_main_slot(t2, p2)[0].constants == ["", "."]
