@@ -359,7 +359,8 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
         "selection": selection,
         "job": {"path": job.path, "format": job.format, "examples": len(job)},
         "profile": {"user_template": profile.user_template.pattern, "system_prompt": profile.system_prompt,
-                    "answer_type": profile.answer.type, "identity_shift": profile.identity_shift.detected},
+                    "answer_type": profile.answer.type, "identity_shift": profile.identity_shift.detected,
+                    **_shape_summary(profile)},
         "config": asdict(cfg),
     }
     if cfg.method in CONTROLS:
@@ -425,6 +426,18 @@ def _paraphrase_filled(pools: dict[str, list], need: dict[str, int], profile: Fo
                            f"{screen.item_drops}. Check the LLM backend or raise paraphrase.max_attempts.")
     stats["llm_calls"], stats["attempts"] = calls, attempts
     return done["harmful"] + done["contrast"], stats
+
+
+def _shape_summary(profile: FormatProfile) -> dict[str, Any]:
+    """The manifest's record of where the request went: main slot, conversation shape, JSON refusal shape."""
+    sh = profile.shape
+    out: dict[str, Any] = {"main_slot": profile.main_slot,
+                           "conversation": {"turn_counts": sh.turn_counts, "request_turn": sh.request_turn,
+                                            "weights": sh.weights, "contexts": len(sh.contexts),
+                                            "continues_share": sh.continues_share}}
+    if profile.answer.json_refusal:
+        out["json_refusal"] = {k: profile.answer.json_refusal[k] for k in ("key", "source")}
+    return out
 
 
 def _coverage(seeds: list) -> dict[str, int]:

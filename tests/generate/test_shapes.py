@@ -201,3 +201,10 @@ def test_run_report_fidelity_table(tmp_path):
     assert "| template-0.1 | template | 5 | 0.91 | 1.00 | 0.50 | 1.00 | 1.00 | 0.90 | n/a |" in md
     assert "raw-0.1" in md and "| none |" not in md
     assert write_fidelity_table(dirs[:1], tmp_path / "x.md") is None
+
+
+def test_manifest_records_where_the_request_went():
+    m = gen(S.number_chat(), n=4).manifest["profile"]
+    assert m["main_slot"] == "text" and m["conversation"]["weights"] == "final_only"
+    assert m["conversation"]["turn_counts"] == {"2": 40} and m["conversation"]["contexts"] == 40
+    assert gen(S.person_json(), n=4).manifest["profile"]["json_refusal"] == {"key": "city", "source": "job_keys_emptied"}
