@@ -553,6 +553,7 @@ class FormatProfile:
     coverage: dict[str, float] = field(default_factory=dict)
     multi_turn_share: float = 0.0
     slot_values: dict[str, list[str]] = field(default_factory=dict)  # samples for filling slots
+    languages: dict[str, Any] = field(default_factory=dict)  # per slot; see formats.language.profile_languages
     version: int = PROFILE_VERSION
 
     # ---- parsing and rendering
@@ -581,6 +582,8 @@ class FormatProfile:
                 after = t.constants[i + 1]
                 if after[:1] in ".?!" and request.rstrip()[-1:] in (".", "?", "!"):
                     request = request.rstrip()[:-1]
+                    if request[:1] in "¿¡" and after[:1] == ".":  # Spanish: no opening mark left unclosed
+                        request = request[1:]
                 vals[s] = request
             else:
                 pool = self.slot_values.get(s) or [""]
@@ -708,6 +711,10 @@ class FormatProfile:
         if self.identity_shift.detected:
             lines.append("IDENTITY SHIFT / COMPLIANCE PREAMBLE DETECTED:")
             lines += [f"  - {r}" for r in self.identity_shift.reasons]
+        if self.languages:
+            from safemix.formats.language import languages_summary
+
+            lines.append(languages_summary(self.languages))
         lines.append("coverage: " + ", ".join(f"{k} {v:.2%}" for k, v in self.coverage.items()))
         for k, v in self.lengths.items():
             lines.append(f"{k} length: " + ", ".join(f"{a}={b}" for a, b in v.items()))
@@ -748,6 +755,9 @@ def infer_profile(examples: list[Example], format: str = "openai", sample_size: 
                                                      if per_slot[s] else 0))
     prof.slot_values = {s: (vals if len(vals) <= max_slot_values else rng.sample(vals, max_slot_values))
                         for s, vals in per_slot.items() if s != prof.main_slot}
+    from safemix.formats.language import profile_languages
+
+    prof.languages = profile_languages(per_slot, prof.main_slot, users, assts)
 
     at = prof.assistant_templates[0] if prof.assistant_templates else Template(["", ""], ["text"])
     prof.answer = infer_answer_style(assts, at, ut, max_labels)

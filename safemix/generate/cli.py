@@ -68,6 +68,11 @@ def run_generate(args: argparse.Namespace) -> int:
     elif ap.get("dropped"):
         print(f"left out the job's answer prefix {ap['dropped']!r} (not a neutral answer marker)")
     print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items()))
+    lang = m.get("language") or {}
+    print(f"language: job {lang.get('job')}, rows {lang.get('rows')}"
+          + (f" (seed set {lang['seed_set']})" if lang.get("seed_set") else ""))
+    if lang.get("warning"):
+        print(f"warning: {lang['warning']}")
     for k, v in paths.items():
         print(f"{k}: {v}")
     return 0

@@ -39,7 +39,7 @@ import difflib
 import json
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -124,12 +124,12 @@ def _lang_file(name: str, lang: str) -> str:
     return f"{stem}_{lang}.{ext}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lang_data(name: str, lang: str) -> dict[str, Any]:
     return json.loads(_data_text(_lang_file(name, lang)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_categories(lang: str = "en") -> dict[str, dict[str, str]]:
     """Harm categories of the built-in set: id -> {description, alternative} (`alternative` in `lang`)."""
     data = _lang_data(CATEGORIES_FILE, lang)
@@ -137,7 +137,7 @@ def load_categories(lang: str = "en") -> dict[str, dict[str, str]]:
             for c in data["categories"]}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_refusal_styles(lang: str = "en") -> dict[str, dict[str, Any]]:
     """Refusal styles: id -> {description, template, categories ('*' = all but self_harm)}.
 
