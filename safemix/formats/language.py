@@ -57,7 +57,9 @@ def _identifier() -> Any:
 
 
 def _letters(text: str) -> int:
-    return sum(ch.isalpha() for ch in text)
+    """Letters in `text`; a CJK character (kana, ideograph, hangul) counts as two, as it carries
+    about as much as a short word."""
+    return sum(2 if "\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" else 1 for ch in text if ch.isalpha())
 
 
 def detect_language(text: str, min_letters: int = 8) -> tuple[str, float]:

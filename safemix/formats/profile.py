@@ -580,9 +580,9 @@ class FormatProfile:
             if s == self.main_slot:
                 # the template's own end punctuation wins: "...{text}.\nTopic:" + "Why?" -> "Why."
                 after = t.constants[i + 1]
-                if after[:1] in ".?!" and request.rstrip()[-1:] in (".", "?", "!"):
+                if after[:1] in ".?!。？！" and request.rstrip()[-1:] in (".", "?", "!", "。", "？", "！"):
                     request = request.rstrip()[:-1]
-                    if request[:1] in "¿¡" and after[:1] == ".":  # Spanish: no opening mark left unclosed
+                    if request[:1] in ("¿", "¡") and after[:1] not in ("?", "!"):  # no unclosed Spanish mark
                         request = request[1:]
                 vals[s] = request
             else:
