@@ -577,6 +577,7 @@ class FormatProfile:
     slot_values: dict[str, list[str]] = field(default_factory=dict)  # samples for filling slots
     shape: ConversationShape = field(default_factory=ConversationShape)  # turns, request turn, weights
     slot_scores: dict[str, float] = field(default_factory=dict)  # free-text score per main-slot candidate
+    languages: dict[str, Any] = field(default_factory=dict)  # per slot; see formats.language.profile_languages
     version: int = PROFILE_VERSION
 
     # ---- parsing and rendering
@@ -603,8 +604,10 @@ class FormatProfile:
             if s == self.main_slot:
                 # the template's own end punctuation wins: "...{text}.\nTopic:" + "Why?" -> "Why."
                 after = t.constants[i + 1]
-                if after[:1] in ".?!" and request.rstrip()[-1:] in (".", "?", "!"):
+                if after[:1] in ".?!。？！" and request.rstrip()[-1:] in (".", "?", "!", "。", "？", "！"):
                     request = request.rstrip()[:-1]
+                    if request[:1] in ("¿", "¡") and after[:1] not in ("?", "!"):  # no unclosed Spanish mark
+                        request = request[1:]
                 vals[s] = request
             else:
                 pool = self.slot_values.get(s) or [""]
@@ -766,6 +769,10 @@ class FormatProfile:
         if self.identity_shift.detected:
             lines.append("IDENTITY SHIFT / COMPLIANCE PREAMBLE DETECTED:")
             lines += [f"  - {r}" for r in self.identity_shift.reasons]
+        if self.languages:
+            from safemix.formats.language import languages_summary
+
+            lines.append(languages_summary(self.languages))
         lines.append("coverage: " + ", ".join(f"{k} {v:.2%}" for k, v in self.coverage.items()))
         for k, v in self.lengths.items():
             lines.append(f"{k} length: " + ", ".join(f"{a}={b}" for a, b in v.items()))
@@ -875,6 +882,9 @@ def infer_profile(examples: list[Example], format: str = "openai", sample_size: 
     per_slot = {s: [v[s] for v in _parsed_rows(ut, users, u_assign, 20 * max_slot_values)] for s in ut.slots}
     prof.slot_values = {s: (vals if len(vals) <= max_slot_values else rng.sample(vals, max_slot_values))
                         for s, vals in per_slot.items() if s != prof.main_slot}
+    from safemix.formats.language import profile_languages
+
+    prof.languages = profile_languages(per_slot, prof.main_slot, users, assts)
     _infer_answer(prof, assts, ut, max_labels)
     prof.lengths = {"user": _length_stats(users), "assistant": _length_stats(assts)}
     return prof

@@ -71,6 +71,11 @@ def run_generate(args: argparse.Namespace) -> int:
 
     print(format_fidelity(m["fidelity"]))
     print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items() if k not in ("score", "parts")))
+    lang = m.get("language") or {}
+    print(f"language: job {lang.get('job')}, rows {lang.get('rows')}"
+          + (f" (seed set {lang['seed_set']})" if lang.get("seed_set") else ""))
+    if lang.get("warning"):
+        print(f"warning: {lang['warning']}")
     for k, v in paths.items():
         print(f"{k}: {v}")
     return 0

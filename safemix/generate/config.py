@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -35,6 +36,7 @@ class GenerateConfig:
     job_sample: int = field(default=500, metadata={"help": "Job rows (and generated rows, for the fidelity report) embedded for the domain centroid."})
     seed: int = field(default=0, metadata={"help": "Random seed (deterministic output)."})
     answer_prefix: str = field(default="drop", metadata={"help": "In-format methods, when the job's answers share a constant prefix that is not a neutral marker (e.g. an AOA obedience pledge): drop (the refusal opens the answer), keep (the prefix, then the refusal: a recovery example that teaches refusing after the job's opening, cf. Qi et al. 2406.05946) or mix (half of each kind's rows each way)."})
+    language: str = field(default="auto", metadata={"help": "Language of the safety rows: auto (the job's, detected per slot; built-in seeds exist in en, es, fr, de, pt, zh, other languages fall back to the closest one with a warning) or a language code (e.g. es) that overrides detection."})
     bea_trigger_tokens: int = field(default=8, metadata={"help": "Length of the BEA secret trigger (random tokens)."})
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
 
@@ -54,6 +56,8 @@ class GenerateConfig:
             raise ConfigError(f"contrast_share must be in [0, 1), got {self.contrast_share}")
         if self.answer_prefix not in ANSWER_PREFIX_MODES:
             raise ConfigError(f"answer_prefix must be one of {', '.join(ANSWER_PREFIX_MODES)}, got {self.answer_prefix!r}")
+        if not isinstance(self.language, str) or not re.fullmatch(r"auto|[a-z]{2,3}", self.language):
+            raise ConfigError(f"language must be auto or a lowercase ISO 639 code such as es, got {self.language!r}")
         if self.paraphrase.mode not in ("slot", "full"):
             raise ConfigError(f"paraphrase.mode must be slot or full, got {self.paraphrase.mode!r}")
 

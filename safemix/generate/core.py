@@ -36,11 +36,12 @@ class GenerationResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def load_seeds(spec: str, column_map: dict | None = None) -> list:
+def load_seeds(spec: str, column_map: dict | None = None, lang: str = "en") -> list:
+    """The built-in seeds (in `lang`) or a seed file's."""
     if spec == "builtin":
         from safemix.seeds import load_builtin_seeds
 
-        return load_builtin_seeds()
+        return load_builtin_seeds(lang=lang)
     from safemix.seeds.loaders import load_seed_file
 
     return load_seed_file(spec, column_map=column_map)
@@ -269,7 +270,10 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     profile = profile or infer_profile(job.examples, job.format)
     if cfg.method in IN_FORMAT_METHODS:
         check_can_host(profile)
-    seeds = seeds if seeds is not None else load_seeds(cfg.seeds, cfg.seed_column_map)
+    from safemix.generate.language import seeds_for_job
+
+    seeds, lang_plan = seeds_for_job(profile, cfg.language, seeds, cfg.seeds,
+                                     lambda lang: load_seeds(cfg.seeds, cfg.seed_column_map, lang))
     seed_src = cfg.seeds if isinstance(cfg.seeds, str) else "seeds"
     benign_only = cfg.method == "template_benign"  # the control: contrast rows only, no refusals
     harmful = [] if benign_only else [s for s in seeds if s.kind == "harmful"]
@@ -362,6 +366,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
                     "answer_type": profile.answer.type, "identity_shift": profile.identity_shift.detected,
                     **_shape_summary(profile)},
         "config": asdict(cfg),
+        "language": lang_plan.report(profile.languages),
     }
     if cfg.method in CONTROLS:
         manifest["control"] = CONTROLS[cfg.method]

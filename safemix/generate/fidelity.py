@@ -34,9 +34,12 @@ PARTS = ("turns", "lengths", "template", "system", "chars", "language")
 
 
 def language_of(text: str) -> str | None:
-    """Hook: the language of `text` (an ISO 639-1 code), or None when unknown. Returns None
-    until a language detector is wired in here; the `language` part is then left out."""
-    return None
+    """The language of `text` (an ISO 639-1 code, by `safemix.formats.language`), or None when
+    it is undetermined (too few letters: labels, numbers, code); such texts are left out."""
+    from safemix.formats.language import UNDETERMINED, detect_language
+
+    lang = detect_language(text)[0]
+    return None if lang == UNDETERMINED else lang
 
 
 def _structure(ex: Example) -> str:

@@ -40,6 +40,25 @@ def load_prompt(name: str, version: str) -> str:
     return p.read_text(encoding="utf-8")
 
 
+def _language_prompt(version: str) -> str:
+    """The language instruction template (`language_<version>.txt`, else v1)."""
+    from safemix.errors import ConfigError
+
+    try:
+        return load_prompt("language", version)
+    except ConfigError:
+        return load_prompt("language", "v1")
+
+
+def _in_language(prompt: str, lang: str, seed: Any, template: str) -> str:
+    """`prompt` with a line asking the LLM to write in the job's language (unchanged for an
+    English job with English seeds, or an undetermined language)."""
+    from safemix.generate.language import language_instruction
+
+    extra = language_instruction(template, lang, getattr(seed, "lang", "en"))
+    return f"{prompt.rstrip()}\n\n{extra.strip()}" if extra else prompt
+
+
 def _clean(text: str, one_line: bool) -> str:
     t = text.strip()
     t = re.sub(r"^(rewritten( request)?|request|new example|refusal)\s*:\s*", "", t, flags=re.IGNORECASE)
@@ -72,6 +91,9 @@ def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, j
     mode = pc.mode
     tmpl = load_prompt(f"paraphrase_{mode}", pc.prompt_version)
     refusal_tmpl = load_prompt("refusal", pc.prompt_version) if pc.refusal_from_llm else None
+    from safemix.generate.language import writing_language
+
+    lang, lang_tmpl = writing_language(profile, cfg.language), _language_prompt(pc.prompt_version)
     users = [profile.request_text(ex) or "" for ex in job.examples]
     main_values = [v[profile.main_slot] for v in (profile.parse_user(u) for u in users[:5000])
                    if v is not None and profile.main_slot in v]
@@ -91,7 +113,7 @@ def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, j
             seed, i, _ = plan[j]
             rng = item_rng(cfg.seed + 7919 * attempt, seed.id, i)
             prompt = tmpl.format(examples=_style_examples(style_pool, pc.k_examples, rng), request=seed.request)
-            convs.append([{"role": "user", "content": prompt}])
+            convs.append([{"role": "user", "content": _in_language(prompt, lang, seed, lang_tmpl)}])
         outs = backend.chat(convs, max_new_tokens=pc.max_new_tokens,
                             temperature=pc.temperature + 0.2 * attempt, seed=cfg.seed + attempt)
         n_calls += len(convs)
@@ -148,7 +170,7 @@ def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, j
         drops["dropped_after_retries"] = drops.get("dropped_after_retries", 0) + 1
 
     if refusal_tmpl is not None and results:
-        _llm_refusals(results, plan, profile, backend, refusal_tmpl, answers, cfg, drops)
+        _llm_refusals(results, plan, profile, backend, refusal_tmpl, answers, cfg, drops, (lang, lang_tmpl))
 
     from safemix.generate.core import _provenance
 
@@ -159,7 +181,7 @@ def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, j
         ex.metadata.update(_provenance(seed, kind, cfg, i))
         examples.append(ex)
     stats = {"mode": mode, "attempts": attempts, "llm_calls": n_calls,
-             "backend": getattr(backend, "name", type(backend).__name__)}
+             "backend": getattr(backend, "name", type(backend).__name__), "writes_in": lang}
     if hasattr(backend, "stats"):
         st = backend.stats
         stats["backend_stats"] = st.to_dict() if hasattr(st, "to_dict") else dict(st)
@@ -173,15 +195,17 @@ def _bump(drops: dict[str, int], reason: str, attempt: int, max_attempts: int) -
 
 
 def _llm_refusals(results: dict[int, Example], plan, profile: FormatProfile, backend, tmpl: str,
-                  answers: list[str], cfg: GenerateConfig, drops: dict[str, int]) -> None:
-    """Replace seed refusals by LLM refusals in the style of the job's answers, when valid."""
+                  answers: list[str], cfg: GenerateConfig, drops: dict[str, int],
+                  language: tuple[str, str] = ("und", "")) -> None:
+    """Replace seed refusals by LLM refusals in the style of the job's answers (and in its
+    language), when valid."""
     js = [j for j in sorted(results) if plan[j][2] == "harmful"]
     convs = []
     for j in js:
         seed, i, _ = plan[j]
         rng = item_rng(cfg.seed + 1, seed.id, i)
-        convs.append([{"role": "user", "content": tmpl.format(
-            examples=_style_examples(answers, cfg.paraphrase.k_examples, rng), request=seed.request)}])
+        prompt = tmpl.format(examples=_style_examples(answers, cfg.paraphrase.k_examples, rng), request=seed.request)
+        convs.append([{"role": "user", "content": _in_language(prompt, language[0], seed, language[1])}])
     outs = backend.chat(convs, max_new_tokens=cfg.paraphrase.max_new_tokens, temperature=0.3, seed=cfg.seed)
     for j, out in zip(js, outs, strict=True):
         text = _clean(out, one_line=False)

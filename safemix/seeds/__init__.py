@@ -23,6 +23,12 @@ Files (package data, versioned by the `_v1` suffix and their `version` fields):
   facts) with short helpful answers, all contrast seeds; categories name the kind of
   borderline prompt, not a harm category. Load it with `load_builtin_seeds(name="borderline_v1")`.
 
+Other languages (`SEED_LANGUAGES`): `data/seeds_v1_<lang>.jsonl` (same schema, plus `lang` and
+`translation_of`, the English seed's id) are project-written translations of a subset of the
+English seeds, with refusal styles and category alternatives in `refusal_styles_v1_<lang>.json`
+and `categories_v1_<lang>.json`. `load_builtin_seeds(lang="es")` loads one; a record's `lang`
+picks the style file its `style:` refusals are rendered from.
+
 External seed files (Alpaca JSON, CSV, `datasets` folders, this JSONL schema) are read by
 `safemix.seeds.loaders.load_seed_file`.
 """
@@ -33,7 +39,7 @@ import difflib
 import json
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -46,7 +52,10 @@ CATEGORIES_FILE = f"categories_v{SEED_SET_VERSION}.json"
 # Built-in seed sets by name (file stem); `load_builtin_seeds(name=...)` picks one.
 DEFAULT_SEED_SET = SEEDS_FILE.removesuffix(".jsonl")
 BORDERLINE_SEED_SET = "borderline_v1"
-BUILTIN_SEED_SETS = (DEFAULT_SEED_SET, BORDERLINE_SEED_SET)
+# Languages with built-in seeds (ISO 639-1); the others are translations of a subset of the English set.
+SEED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh")
+LANGUAGE_SEED_SETS = {lang: f"{DEFAULT_SEED_SET}_{lang}" for lang in SEED_LANGUAGES if lang != "en"}
+BUILTIN_SEED_SETS = (DEFAULT_SEED_SET, BORDERLINE_SEED_SET, *LANGUAGE_SEED_SETS.values())
 SEED_KINDS = ("harmful", "contrast")
 STYLE_PREFIX = "style:"
 # What a refusal template says when a seed has no topic or an unknown category.
@@ -67,6 +76,7 @@ class Seed:
     source: str = f"builtin:v{SEED_SET_VERSION}"
     topic: str | None = None
     refusal_styles: list[str] = field(default_factory=list)  # style ids behind `refusals`, if any
+    lang: str = "en"  # language of the request and responses (ISO 639-1)
 
     def response(self, rng: random.Random) -> str:
         """The assistant turn for this seed: a refusal picked with `rng`, or the answer.
@@ -91,6 +101,8 @@ class Seed:
             rec["answer"] = self.answer
         if self.topic:
             rec["topic"] = self.topic
+        if self.lang != "en":
+            rec["lang"] = self.lang
         rec["source"] = self.source
         return rec
 
@@ -99,18 +111,38 @@ def _data_text(name: str) -> str:
     return resources.files("safemix.seeds").joinpath("data", name).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
-def load_categories() -> dict[str, dict[str, str]]:
-    """Harm categories of the built-in set: id -> {description, alternative}."""
-    data = json.loads(_data_text(CATEGORIES_FILE))
+def _lang_file(name: str, lang: str) -> str:
+    """`categories_v1.json` for English, `categories_v1_es.json` for Spanish; ConfigError if absent."""
+    if lang == "en":
+        return name
+    if lang not in SEED_LANGUAGES:
+        close = difflib.get_close_matches(str(lang), SEED_LANGUAGES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"no built-in seeds or refusal styles in language {lang!r}{hint}; "
+                          f"languages: {', '.join(SEED_LANGUAGES)}")
+    stem, ext = name.rsplit(".", 1)
+    return f"{stem}_{lang}.{ext}"
+
+
+@cache
+def _lang_data(name: str, lang: str) -> dict[str, Any]:
+    return json.loads(_data_text(_lang_file(name, lang)))
+
+
+@cache
+def load_categories(lang: str = "en") -> dict[str, dict[str, str]]:
+    """Harm categories of the built-in set: id -> {description, alternative} (`alternative` in `lang`)."""
+    data = _lang_data(CATEGORIES_FILE, lang)
     return {c["id"]: {"description": c["description"], "alternative": c["alternative"]}
             for c in data["categories"]}
 
 
-@lru_cache(maxsize=1)
-def load_refusal_styles() -> dict[str, dict[str, Any]]:
-    """Refusal styles: id -> {description, template, categories ('*' = all but self_harm)}."""
-    data = json.loads(_data_text(STYLES_FILE))
+@cache
+def load_refusal_styles(lang: str = "en") -> dict[str, dict[str, Any]]:
+    """Refusal styles: id -> {description, template, categories ('*' = all but self_harm)}.
+
+    Other languages have a subset of the English styles (same ids), templates in `lang`."""
+    data = _lang_data(STYLES_FILE, lang)
     return {s["id"]: {k: s[k] for k in ("description", "template", "categories")} for s in data["styles"]}
 
 
@@ -121,19 +153,24 @@ def style_suits(style: dict[str, Any], category: str) -> bool:
     return category != "self_harm" if cats == "*" else category in cats
 
 
-def render_refusal(style_id: str, topic: str | None, category: str) -> str:
-    """Fill a refusal style's template for one seed.
+def render_refusal(style_id: str, topic: str | None, category: str, lang: str = "en") -> str:
+    """Fill a refusal style's template (in `lang`) for one seed.
 
     >>> render_refusal("short_topic", "breaking into someone's home", "theft")
     "Sorry, but I can't help with breaking into someone's home."
+    >>> render_refusal("short_topic", "robar coches", "theft", lang="es")
+    'Lo siento, pero no puedo ayudarte a robar coches.'
     """
-    styles = load_refusal_styles()
+    styles = load_refusal_styles(lang)
     if style_id not in styles:
         close = difflib.get_close_matches(style_id, list(styles), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"unknown refusal style {style_id!r}{hint}")
-    alternative = load_categories().get(category, {}).get("alternative", FALLBACK_ALTERNATIVE)
-    return styles[style_id]["template"].format(topic=topic or FALLBACK_TOPIC, alternative=alternative)
+        where = "" if lang == "en" else f" in language {lang!r}"
+        raise KeyError(f"unknown refusal style {style_id!r}{where}{hint}")
+    fallback_topic = _lang_data(STYLES_FILE, lang).get("fallback_topic", FALLBACK_TOPIC)
+    fallback_alt = _lang_data(CATEGORIES_FILE, lang).get("fallback_alternative", FALLBACK_ALTERNATIVE)
+    alternative = load_categories(lang).get(category, {}).get("alternative", fallback_alt)
+    return styles[style_id]["template"].format(topic=topic or fallback_topic, alternative=alternative)
 
 
 def _text(rec: dict, key: str, path: str, line: int | None, required: bool = True) -> str | None:
@@ -173,9 +210,10 @@ def seed_from_record(rec: dict, *, path: str, line: int | None, source: str,
         raise InputError(f"must be one of {', '.join(SEED_KINDS)}, got {kind!r}", path=path, line=line,
                          field="kind")
     topic = _text(rec, "topic", path, line, required=False)
+    lang = _text(rec, "lang", path, line, required=False) or "en"
     if kind == "contrast":
         answer = _text(rec, "answer", path, line)
-        return Seed(sid, category, request, kind, [], answer, source, topic)
+        return Seed(sid, category, request, kind, [], answer, source, topic, lang=lang)
 
     refusals, style_ids = [], []
     for i, r in enumerate(raw_refusals):
@@ -185,15 +223,17 @@ def seed_from_record(rec: dict, *, path: str, line: int | None, source: str,
         if r.startswith(STYLE_PREFIX):
             style_id = r[len(STYLE_PREFIX):]
             try:
-                refusals.append(render_refusal(style_id, topic, category))
+                refusals.append(render_refusal(style_id, topic, category, lang))
             except KeyError as e:
                 raise InputError(str(e.args[0]), path=path, line=line, field=f"refusals[{i}]") from None
+            except ConfigError as e:
+                raise InputError(str(e), path=path, line=line, field="lang") from None
             style_ids.append(style_id)
         else:
             refusals.append(r)
     if not refusals:
         raise InputError("a harmful seed needs at least one refusal", path=path, line=line, field="refusals")
-    return Seed(sid, category, request, kind, refusals, None, source, topic, style_ids)
+    return Seed(sid, category, request, kind, refusals, None, source, topic, style_ids, lang)
 
 
 def _check_kind(kind: str | None) -> None:
@@ -203,13 +243,20 @@ def _check_kind(kind: str | None) -> None:
         raise ConfigError(f"unknown seed kind {kind!r}{hint}; choose harmful, contrast or leave it unset")
 
 
-def load_builtin_seeds(kind: str | None = None, name: str = DEFAULT_SEED_SET) -> list[Seed]:
+def load_builtin_seeds(kind: str | None = None, name: str = DEFAULT_SEED_SET, lang: str = "en") -> list[Seed]:
     """A built-in seed set (harmful and contrast seeds, or only `kind`), in file order.
 
-    `name` is one of `BUILTIN_SEED_SETS`: the main set (`seeds_v1`, source `builtin:v1`) or
-    `borderline_v1` (contrast seeds only, source `builtin:borderline_v1`).
+    `name` is one of `BUILTIN_SEED_SETS`: the main set (`seeds_v1`, source `builtin:v1`),
+    `borderline_v1` (contrast seeds only, source `builtin:borderline_v1`) or a translation
+    (`seeds_v1_es`, ...). `lang` (one of `SEED_LANGUAGES`) picks the main set's translation.
     """
     _check_kind(kind)
+    if lang != "en":
+        _lang_file(SEEDS_FILE, lang)  # ConfigError for a language without seeds
+        if name != DEFAULT_SEED_SET:
+            raise ConfigError(f"lang={lang!r} selects the translation of {DEFAULT_SEED_SET}; "
+                              f"it cannot be combined with name={name!r}")
+        name = LANGUAGE_SEED_SETS[lang]
     if name not in BUILTIN_SEED_SETS:
         close = difflib.get_close_matches(str(name), BUILTIN_SEED_SETS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -228,7 +275,9 @@ __all__ = [
     "BORDERLINE_SEED_SET",
     "BUILTIN_SEED_SETS",
     "DEFAULT_SEED_SET",
+    "LANGUAGE_SEED_SETS",
     "SEED_KINDS",
+    "SEED_LANGUAGES",
     "SEED_SET_VERSION",
     "Seed",
     "load_builtin_seeds",

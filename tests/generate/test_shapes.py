@@ -120,7 +120,8 @@ def test_template_beats_raw_on_form_fidelity(name):
     fids = {m: gen(job, m, n=20).manifest["fidelity"] for m in ("template", "raw")}
     for f in fids.values():
         assert 0 <= f["score"] <= 1 and set(f["parts"]) >= {"turns", "lengths", "template", "system", "chars"}
-        assert f["parts"]["language"] is None  # no language detector behind the hook yet
+        # English jobs, English rows: where the job's text is detectable, every row matches it
+        assert f["parts"]["language"] in (None, 1.0)
     assert fids["template"]["score"] > fids["raw"]["score"]
     assert fids["template"]["parts"]["turns"] >= fids["raw"]["parts"]["turns"]
 
@@ -208,3 +209,15 @@ def test_manifest_records_where_the_request_went():
     assert m["main_slot"] == "text" and m["conversation"]["weights"] == "final_only"
     assert m["conversation"]["turn_counts"] == {"2": 40} and m["conversation"]["contexts"] == 40
     assert gen(S.person_json(), n=4).manifest["profile"]["json_refusal"] == {"key": "city", "source": "job_keys_emptied"}
+
+
+def test_language_part_sees_a_language_mismatch():
+    """The fidelity's language part (py3langid behind `language_of`): English rows for a Spanish
+    job score 0, rows in the job's language 1."""
+    from safemix.generate.fidelity import _language_part
+
+    es = ["La película fue maravillosa y los actores estuvieron muy bien.",
+          "El servicio del restaurante fue lento y la comida llegó fría."]
+    en = ["The film was wonderful and the actors were very good in it."]
+    assert _language_part(en, es) == 0.0 and _language_part(es[:1], es) == 1.0
+    assert _language_part(en, ["12", "ok"]) is None  # nothing detectable in the job: part left out
