@@ -37,6 +37,7 @@ class GenerateConfig:
     seed: int = field(default=0, metadata={"help": "Random seed (deterministic output)."})
     answer_prefix: str = field(default="drop", metadata={"help": "In-format methods, when the job's answers share a constant prefix that is not a neutral marker (e.g. an AOA obedience pledge): drop (the refusal opens the answer), keep (the prefix, then the refusal: a recovery example that teaches refusing after the job's opening, cf. Qi et al. 2406.05946) or mix (half of each kind's rows each way)."})
     language: str = field(default="auto", metadata={"help": "Language of the safety rows: auto (the job's, detected per slot; built-in seeds exist in en, es, fr, de, pt, zh, other languages fall back to the closest one with a warning) or a language code (e.g. es) that overrides detection."})
+    shape: str = field(default="match", metadata={"help": "In-format methods on a multi-turn job: match (rows reproduce the job's conversation shape: its earlier turns, copied from the job's own rows, then the request at the turn where the job's content varies) or single (one exchange: system prompt + the request turn + the refusal; the comparison baseline). Single-turn jobs are the same either way."})
     bea_trigger_tokens: int = field(default=8, metadata={"help": "Length of the BEA secret trigger (random tokens)."})
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
 
@@ -56,6 +57,8 @@ class GenerateConfig:
             raise ConfigError(f"contrast_share must be in [0, 1), got {self.contrast_share}")
         if self.answer_prefix not in ANSWER_PREFIX_MODES:
             raise ConfigError(f"answer_prefix must be one of {', '.join(ANSWER_PREFIX_MODES)}, got {self.answer_prefix!r}")
+        if self.shape not in SHAPE_MODES:
+            raise ConfigError(f"shape must be one of {', '.join(SHAPE_MODES)}, got {self.shape!r}")
         if not isinstance(self.language, str) or not re.fullmatch(r"auto|[a-z]{2,3}", self.language):
             raise ConfigError(f"language must be auto or a lowercase ISO 639 code such as es, got {self.language!r}")
         if self.paraphrase.mode not in ("slot", "full"):
@@ -63,6 +66,7 @@ class GenerateConfig:
 
 
 ANSWER_PREFIX_MODES = ("drop", "keep", "mix")
+SHAPE_MODES = ("match", "single")
 METHODS = ("template", "paraphrase", "raw", "bea", "raw_system", "template_benign")
 # Methods whose rows are in the job's format (user template + answer shape) and are validated
 # against its profile.

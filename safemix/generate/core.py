@@ -268,6 +268,8 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     if n < 0:
         raise ConfigError(f"n must be >= 0, got {n}")
     profile = profile or infer_profile(job.examples, job.format)
+    if cfg.shape == "single" and profile.shape.contexts:  # one exchange per row, whatever the job's shape
+        profile = dataclasses.replace(profile, shape=dataclasses.replace(profile.shape, contexts=[]))
     if cfg.method in IN_FORMAT_METHODS:
         check_can_host(profile)
     from safemix.generate.language import seeds_for_job
@@ -364,7 +366,7 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
         "job": {"path": job.path, "format": job.format, "examples": len(job)},
         "profile": {"user_template": profile.user_template.pattern, "system_prompt": profile.system_prompt,
                     "answer_type": profile.answer.type, "identity_shift": profile.identity_shift.detected,
-                    **_shape_summary(profile)},
+                    **_shape_summary(profile, cfg.shape)},
         "config": asdict(cfg),
         "language": lang_plan.report(profile.languages),
     }
@@ -433,11 +435,13 @@ def _paraphrase_filled(pools: dict[str, list], need: dict[str, int], profile: Fo
     return done["harmful"] + done["contrast"], stats
 
 
-def _shape_summary(profile: FormatProfile) -> dict[str, Any]:
-    """The manifest's record of where the request went: main slot, conversation shape, JSON refusal shape."""
+def _shape_summary(profile: FormatProfile, mode: str = "match") -> dict[str, Any]:
+    """The manifest's record of where the request went: main slot, conversation shape (and
+    `generate.shape`: match or single), JSON refusal shape."""
     sh = profile.shape
     out: dict[str, Any] = {"main_slot": profile.main_slot,
-                           "conversation": {"turn_counts": sh.turn_counts, "request_turn": sh.request_turn,
+                           "conversation": {"mode": mode, "turn_counts": sh.turn_counts,
+                                            "request_turn": sh.request_turn,
                                             "weights": sh.weights, "contexts": len(sh.contexts),
                                             "continues_share": sh.continues_share}}
     if profile.answer.json_refusal:

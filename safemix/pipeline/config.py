@@ -55,6 +55,7 @@ class TestbedUse:
     name: str | None = field(default=None, metadata={"help": "Build (cached) and use a testbed model, e.g. 'tiny': its model, seeds, probes and sample job fill every unset path."})
     job_style: str = field(default="benign", metadata={"help": "Which sample job of the testbed to finetune on: benign or aoa."})
     job_task: str | None = field(default=None, metadata={"help": "Which task's sample job: topic, qa or inbox (tiny testbed), agnews (smollm2); unset = the testbed's first (topic, agnews)."})
+    job_turns: int = field(default=1, metadata={"help": "Exchanges per row of the sample job: 1 (the build's jobs) or 2 (tiny testbed tasks: a context exchange in the job's style, then the item; jobs/<task>_<style>_2turn.jsonl, written on demand beside the build's jobs, no rebuild)."})
     seeds: str | None = field(default=None, metadata={"help": "Which of the testbed's seed files fills generate.seeds (when that is 'builtin'): unset = its default seeds.jsonl; tiny: corpus (the corpus's seed split in seed-only phrasings and refusal wordings, the default), builtin (safemix's own seeds minus the alignment's refusal strings) or shared (the first seed file: the probes' phrasings and the alignment's refusals, for reproducing earlier numbers)."})
     out: str | None = field(default=None, metadata={"help": "Testbed directory (default: the cache)."})
 
@@ -107,6 +108,10 @@ class RunConfig:
             raise ConfigError(f"testbed.job_style must be benign or aoa, got {self.testbed.job_style!r}")
         if self.testbed.job_task not in (None, "topic", "qa", "inbox", "agnews"):
             raise ConfigError(f"testbed.job_task must be topic, qa, inbox or agnews, got {self.testbed.job_task!r}")
+        if self.testbed.job_turns not in (1, 2) or isinstance(self.testbed.job_turns, bool):
+            raise ConfigError(f"testbed.job_turns must be 1 or 2, got {self.testbed.job_turns!r}")
+        if self.testbed.job_turns > 1 and self.testbed.job_task == "agnews":
+            raise ConfigError("testbed.job_turns: 2 is for the tiny testbed's jobs (topic, qa, inbox), not agnews")
         if not isinstance(self.name, str) or not RUN_NAME.fullmatch(self.name):
             raise ConfigError(
                 f"name: {self.name!r} is not a valid run name; it is one folder under runs/, so "

@@ -88,14 +88,17 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
     task = cfg.testbed.job_task or ("agnews" if cfg.testbed.name.startswith("smollm2") else "topic")
     if not cfg.data.train:
         job = tb / "jobs" / f"{task}_{style}.jsonl"
+        if cfg.testbed.job_turns > 1 and job.is_file():  # the multi-turn variant, written on demand
+            job = _multiturn_job(tb, task, style, cfg.testbed.job_turns)
         if not job.is_file():
             have = sorted(p.name.removesuffix(".jsonl") for p in (tb / "jobs").glob("*.jsonl")
                           if not p.name.endswith((".val.jsonl", ".heldout.jsonl"))) if (tb / "jobs").is_dir() else []
             raise ConfigError(f"testbed {cfg.testbed.name} has no sample job {task}_{style} "
                               f"(it has: {', '.join(have) or 'none'}); set testbed.job_task or data.train")
         cfg.data.train = str(job)
-        cfg.data.validation = cfg.data.validation or str(tb / "jobs" / f"{task}_{style}.val.jsonl")
-        heldout = tb / "jobs" / f"{task}_{style}.heldout.jsonl"  # the job's held-out paraphrased format
+        stem = job.name.removesuffix(".jsonl")
+        cfg.data.validation = cfg.data.validation or str(tb / "jobs" / f"{stem}.val.jsonl")
+        heldout = tb / "jobs" / f"{stem}.heldout.jsonl"  # the job's held-out paraphrased format
         if cfg.eval.heldout_job is None and heldout.is_file():
             cfg.eval.heldout_job = str(heldout)
     cfg.train.model = cfg.train.model or str(tb)
@@ -116,6 +119,22 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
                            ProbeSetConfig(source=str(tb / "probes_benign.jsonl"), kind="benign",
                                           name="testbed-benign", limit=limits.get("benign"))]
     return cfg
+
+
+def _multiturn_job(tb: Path, task: str, style: str, turns: int) -> Path:
+    """The multi-turn variant of a tiny testbed job, written on demand into the build's jobs folder
+    (new files only: nothing the build wrote changes); the corpus seed is the build's."""
+    from safemix.errors import ConfigError
+    from safemix.testbed.job import TASKS, ensure_multiturn_job
+
+    if task not in TASKS:
+        raise ConfigError(f"testbed.job_turns: {turns} needs one of the tiny testbed's jobs ({', '.join(TASKS)}), "
+                          f"not {task}")
+    try:
+        seed = int(json.loads((tb / "testbed.json").read_text(encoding="utf-8")).get("config", {}).get("seed", 0))
+    except (OSError, ValueError):
+        seed = 0
+    return ensure_multiturn_job(tb / "jobs", task, style, turns, seed=seed)
 
 
 def run_dir_of(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
