@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     j.add_argument("--heldout-out", help="Also write a few rows of the job in its held-out paraphrased "
                    "format here (for eval.heldout_job).")
     j.add_argument("--seed", type=int, default=0, help="Corpus seed (must match the testbed's).")
+    j.add_argument("--turns", type=int, choices=[1, 2], default=1,
+                   help="Exchanges per row: 2 opens each row with a context exchange in the job's style "
+                        "(a greeting or setup), then the item (the multi-turn variant).")
     j.set_defaults(func=cmd_job)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -132,6 +135,6 @@ def cmd_job(args: argparse.Namespace) -> int:
             raise ConfigError("--task agnews needs the shared data folder (../shared/data, "
                               "$SAFEMIX_SHARED_DATA or --shared DIR)")
     train, val = write_job(args.style, args.out, args.val_out, args.n_train, args.n_val, args.seed,
-                           task=args.task, shared=shared, heldout_out=args.heldout_out)
+                           task=args.task, shared=shared, heldout_out=args.heldout_out, turns=args.turns)
     print(f"wrote {train} and {val}" + (f" and {args.heldout_out}" if args.heldout_out else ""), file=sys.stderr)
     return 0

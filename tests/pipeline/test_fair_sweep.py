@@ -97,6 +97,22 @@ def test_apply_testbed_fills_job_task_seed_set_and_heldout_format(tmp_path, fake
     assert mine.data.train == str(own) and mine.eval.heldout_job is None
 
 
+def test_apply_testbed_writes_the_multiturn_job_on_demand(tmp_path, fake_tb):
+    """job_turns: 2 writes jobs/<task>_<style>_2turn.jsonl (+ .val, .heldout) beside the build's jobs
+    and uses them; the build's own files are untouched."""
+    before = {p.name: p.read_bytes() for p in (fake_tb / "jobs").iterdir()}
+    cfg = recipe(tmp_path, f"name: x\ntestbed: {{name: micro, out: {fake_tb}, job_task: inbox, job_turns: 2}}\n")
+    out = apply_testbed(cfg)
+    jobs = fake_tb / "jobs"
+    assert out.data.train == str(jobs / "inbox_benign_2turn.jsonl")
+    assert out.data.validation == str(jobs / "inbox_benign_2turn.val.jsonl")
+    assert out.eval.heldout_job == str(jobs / "inbox_benign_2turn.heldout.jsonl")
+    for name in ("inbox_benign_2turn.jsonl", "inbox_benign_2turn.val.jsonl", "inbox_benign_2turn.heldout.jsonl"):
+        row = json.loads((jobs / name).read_text(encoding="utf-8").splitlines()[0])
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant", "user", "assistant"]
+    assert {n: (jobs / n).read_bytes() for n in before} == before
+
+
 @pytest.mark.parametrize(("testbed", "msg"), [
     ("seeds: nope", r"no seed set 'nope' \(it has: builtin, corpus\)"),
     ("job_task: qa", r"no sample job qa_benign \(it has: inbox_aoa, inbox_benign, topic_benign\)"),
