@@ -987,8 +987,8 @@ def _seed_dots(ax: Any, xs: list[float], pts: list[tuple[float, dict[str, Any]]]
     """Each seed's own value, small and faint, beside a point that is a mean over seeds."""
     for x, (_, v) in zip(xs, pts, strict=True):
         if v.get("seeds"):
-            ax.plot([x] * len(v["seeds"]), v["seeds"], "_", color=color or "black", alpha=0.6,
-                    markersize=9, markeredgewidth=1.2, zorder=5)
+            ax.plot([x] * len(v["seeds"]), v["seeds"], "o", color=color or "black", markerfacecolor="none",
+                    alpha=0.7, markersize=7, markeredgewidth=0.9, zorder=5)
 
 
 def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_of, ylabel: str,
@@ -997,7 +997,7 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_
     method with its bootstrap intervals, the unmitigated finetune at ratio 0, and the base model
     as a grey band (its interval) with its mean dashed. None when no run has a method and ratio.
     Several seeds of one (method, ratio): the mean over seeds, the bar spanning min-max across
-    seeds, each seed a short tick (the returned info then has `seeded`)."""
+    seeds, each seed a hollow circle (the returned info then has `seeded`)."""
     import math
 
     series = {s: _series(rows, lambda r, s=s: value_of(r, s)) for s in styles}
@@ -1350,7 +1350,7 @@ EXAMPLES_NOTE = ("A few generations per model and judged outcome, to check the j
 
 
 SEEDS_PLOT_NOTE = (" With several seeds, a point is the mean over seeds, its bar spans the lowest to the "
-                   "highest seed (min-max across seeds, not a bootstrap interval) and each short tick is one "
+                   "highest seed (min-max across seeds, not a bootstrap interval) and each hollow circle is one "
                    "seed; the sweep table has each seed's bootstrap interval.")
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from safemix.eval.report import SEEDS_NOTE, compare_runs, seed_groups, spread, spread_text, sweep_rows
+from safemix.eval.report import (
+    SEEDS_NOTE,
+    compare_runs,
+    seed_groups,
+    spread,
+    spread_text,
+    sweep_rows,
+)
 from tests.eval.report_fixtures import BASE, write_run
 
 SEEDED = [  # label, method, ratio, seed, job refusal
