@@ -121,7 +121,11 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         obj = cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where or cls.__name__}: {e}") from None
-    return mark_given(obj, set(kwargs))
+    obj = mark_given(obj, set(kwargs))
+    check = getattr(obj, "check_given", None)
+    if callable(check):  # checks that need to know which keys were given (e.g. RunConfig's seeds)
+        check(frozenset(kwargs))
+    return obj
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

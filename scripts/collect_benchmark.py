@@ -40,7 +40,7 @@ def _copy(src: Path, dst: Path) -> None:
         f.write(src.read_bytes())
 
 
-def collect(run: Path, dest: Path) -> list[Path]:
+def collect(run: Path, dest: Path, report: bool = True, plots: bool = True) -> list[Path]:
     from safemix.utils import write_json
 
     if not (run / "run_summary.json").is_file():
@@ -56,7 +56,7 @@ def collect(run: Path, dest: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "results.json", strip_responses(json.loads(res.read_text(encoding="utf-8"))))
         written.append(out / "results.json")
-        for png in sorted((res.parent / "plots").glob("*.png")):
+        for png in sorted((res.parent / "plots").glob("*.png")) if plots else []:
             _copy(png, out / "plots" / png.name)
             written.append(out / "plots" / png.name)
     # the report, from the copies: no samples.jsonl beside them, so no model answers in it
@@ -66,7 +66,7 @@ def collect(run: Path, dest: Path) -> list[Path]:
     name = json.loads((run / "run_config.json").read_text(encoding="utf-8")).get("name", run.name)
     order = [v for v in summary.get("variants", []) if (dest / "variants" / v / "results.json").is_file()]
     order += sorted(p.name for p in (dest / "variants").glob("*") if (p / "results.json").is_file() and p.name not in order)
-    if order:
+    if order and report:
         paths = compare_runs([dest / "variants" / v for v in order], dest / "report", style="job",
                              title=f"safemix run: {name}")
         written += list(paths.values())
@@ -77,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="A finished `safemix run` folder.")
     ap.add_argument("dest", type=Path, help="Destination folder (e.g. benchmarks/smollm2/aoa).")
+    ap.add_argument("--results-only", action="store_true",
+                    help="Copy only run_config/run_summary and each variant's results.json (no plots, no report).")
     args = ap.parse_args(argv)
-    files = collect(args.run, args.dest)
+    files = collect(args.run, args.dest, report=not args.results_only, plots=not args.results_only)
     print(f"copied {len(files)} files to {args.dest}", file=sys.stderr)
     return 0
 

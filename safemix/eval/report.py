@@ -596,7 +596,8 @@ def sweep_rows(eval_dirs: list[str | Path]) -> list[dict[str, Any]]:
                    "method": None if role == "base" else method, "ratio": None if role == "base" else ratio,
                    "task": m.get("task"), "styles": {}, "over_refusal": over.get("all"),
                    "over_refusal_styles": {k: v for k, v in over.items() if k != "all"},
-                   "model": ((res.get("models") or {}).get(role) or {}).get("model"), "dir": str(d)}
+                   "model": ((res.get("models") or {}).get(role) or {}).get("model"), "dir": str(d),
+                   "seed": None if role == "base" else (res.get("tags") or {}).get("seed")}
             for style, v in m.get("safety", {}).items():
                 row["styles"][style] = {k: v.get(k) for k in ("refusal_rate", "attack_success_rate", "other_rate")}
                 row["styles"][style]["n"] = v.get("n")
@@ -614,6 +615,109 @@ def sweep_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
         if any(s in r["over_refusal_styles"] for r in rows):
             cols.append(("benign", s))
     return cols
+
+
+# ------------------------------------------------------------------------------ seeds
+# A sweep with `seeds: [..]` runs each (method, ratio) once per seed; runs that share a method
+# and a ratio and carry a `seed` tag are one group, and the report shows, per group, the mean
+# over seeds and its spread (sd and min-max across seeds) next to each seed's own bootstrap
+# interval (which is over probes, within one seed).
+SEEDS_NOTE = ("Rows 'mean of k seeds': the mean over the training/generation seeds listed above them "
+              "± the standard deviation across seeds (min-max across seeds in parentheses); each seed's "
+              "own row keeps its bootstrap 95% interval over probes.")
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Mean, sample sd, min and max of per-seed values (sd None for one value)."""
+    import statistics
+
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
+            "min": min(values), "max": max(values), "n": len(values), "values": list(values)}
+
+
+def spread_text(sp: dict[str, Any] | None, sd: bool = True) -> str:
+    """'52 ± 6 (47-56)' in whole percent: mean ± sd across seeds (min-max); 'n/a' when missing."""
+    if not sp:
+        return "n/a"
+    text = f"{100 * sp['mean']:.0f}"
+    if sd and sp.get("sd") is not None:
+        text += f" ± {100 * sp['sd']:.0f} ({100 * sp['min']:.0f}–{100 * sp['max']:.0f})"
+    return text
+
+
+def _spread_of(members: list[dict[str, Any]], value) -> dict[str, Any] | None:
+    vals = [v["mean"] for v in (value(r) for r in members) if v and v.get("mean") is not None]
+    return spread(vals) if vals else None
+
+
+def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One group per (method, ratio) that two or more seeded runs share: its name, seeds, runs,
+    and the spread over seeds of each style's refusal / attack success / other rate, the
+    over-refusal (per style and all) and the task metric."""
+    by: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["role"] == "model" and r.get("seed") is not None and r["method"] and r["ratio"] is not None:
+            by.setdefault((r["method"], r["ratio"]), []).append(r)
+    out = []
+    for (method, ratio), members in by.items():
+        if len(members) < 2:
+            continue
+        styles = list(dict.fromkeys(s for r in members for s in r["styles"]))
+        ben = list(dict.fromkeys(s for r in members for s in r["over_refusal_styles"]))
+        task = _spread_of(members, lambda r: r["task"])
+        out.append({
+            "name": "none" if method == "none" else f"{method}-{ratio:g}", "method": method, "ratio": ratio,
+            "seeds": [r["seed"] for r in members], "runs": [r["run"] for r in members],
+            "styles": {s: {k: _spread_of(members, lambda r, s=s, k=k: (r["styles"].get(s) or {}).get(k))
+                           for k in ("refusal_rate", "attack_success_rate", "other_rate")} for s in styles},
+            "over_refusal_styles": {s: _spread_of(members, lambda r, s=s: r["over_refusal_styles"].get(s))
+                                    for s in ben},
+            "over_refusal": _spread_of(members, lambda r: r["over_refusal"]),
+            "task": {**task, "metric": (members[0]["task"] or {}).get("metric")} if task else None})
+    return out
+
+
+def _group_label(g: dict[str, Any]) -> str:
+    return f"{g['name']}: mean of {len(g['seeds'])} seeds"
+
+
+def _group_task(g: dict[str, Any]) -> str:
+    t = g["task"]
+    if not t:
+        return "n/a"
+    sd = f" ± {100 * t['sd']:.1f}" if t.get("sd") is not None else ""
+    return f"{t.get('metric') or ''} {100 * t['mean']:.1f}{sd}".strip()
+
+
+def _group_cells(g: dict[str, Any], cols: list[tuple[str, str]]) -> list[str]:
+    """The sweep table's cells of a seed group: refused mean ± sd (min-max) / complied / other
+    means per style, over-refusal mean ± sd."""
+    cells = []
+    for kind, st in cols:
+        if kind == "benign":
+            cells.append(spread_text(g["over_refusal_styles"].get(st)))
+            continue
+        v = g["styles"].get(st)
+        cells.append("n/a" if not v or not v["refusal_rate"] else
+                     f"{spread_text(v['refusal_rate'])} / {spread_text(v['attack_success_rate'], False)} / "
+                     f"{spread_text(v['other_rate'], False)}")
+    return cells
+
+
+def _with_groups(rows: list[dict[str, Any]], body: list[list[str]], cols: list[tuple[str, str]],
+                 extra: list[str] | None = None) -> list[list[str]]:
+    """`body` (one line per row) with each seed group's line right after its last seed's line;
+    `extra` cells (e.g. the all-styles over-refusal) come from each group in turn."""
+    groups = seed_groups(rows)
+    last = {g["runs"][-1]: g for g in groups}
+    out = []
+    for r, line in zip(rows, body, strict=True):
+        out.append(line)
+        g = last.get(r["run"])
+        if g is not None:
+            out.append([_group_label(g), _group_task(g)] + _group_cells(g, cols)
+                       + [spread_text(g[k]) for k in (extra or [])])
+    return out
 
 
 def headline_lines(eval_dirs: list[str | Path]) -> list[str]:
@@ -669,6 +773,7 @@ def write_sweep_table(eval_dirs: list[str | Path], path: Path) -> Path:
                               for kind, s in cols] + ["over-refusal (all benign) %"]
     lines = ["# Sweep: safety outcome per probe style (refused / complied / other, %) and over-refusal", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         t = r["task"] or {}
         task = f"{t.get('metric', '')} {100 * t['mean']:.1f}" if t.get("mean") is not None else "n/a"
@@ -681,8 +786,11 @@ def write_sweep_table(eval_dirs: list[str | Path], path: Path) -> Path:
             cells.append("n/a" if not v else " / ".join(_pct(v[k]) for k in
                                                         ("refusal_rate", "attack_success_rate", "other_rate")))
         cells.append(_pct(r["over_refusal"]))
-        lines.append("| " + " | ".join(cells) + " |")
+        body.append(cells)
+    lines += ["| " + " | ".join(c) + " |" for c in _with_groups(rows, body, cols, ["over_refusal"])]
     lines += ["", STYLE_NOTE, "", "![retention](retention.png)"]
+    if seed_groups(rows):
+        lines[-1:-1] = [SEEDS_NOTE, ""]
     with atomic_write(path) as f:
         f.write("\n".join(lines) + "\n")
     return path
@@ -841,27 +949,55 @@ def plot_pareto(points: list[tuple[str, dict, dict, bool]], ylabel: str, path: P
 
 
 # ------------------------------------------------------------------------------ sweep plots
+def _over_seeds(vals: list[tuple[dict[str, Any], Any]]) -> list[dict[str, Any]]:
+    """The values at one (method, ratio): several seeded runs become one point, their mean over
+    seeds with the min-max across seeds as its interval (and each seed's value in `seeds`);
+    runs without a seed tag stay points of their own."""
+    seeded = [v for v, seed in vals if seed is not None]
+    if len(seeded) < 2:
+        return [v for v, _ in vals]
+    sp = spread([v["mean"] for v in seeded])
+    return [{"mean": sp["mean"], "low": sp["min"], "high": sp["max"], "seeds": sp["values"]}] + [
+        v for v, seed in vals if seed is None]
+
+
 def _series(rows: list[dict[str, Any]], value) -> dict[str, Any]:
     """Per method: ratios and the value's intervals, the unmitigated run ('none') at ratio 0
-    starting every line; and the base model's interval as a reference."""
+    starting every line; and the base model's interval as a reference. Several seeds of one
+    (method, ratio) are one point: the mean over seeds, its bar the min-max across seeds."""
     base = next((r for r in rows if r["role"] == "base"), None)
-    none = next((r for r in rows if r["role"] == "model" and r["method"] == "none"), None)
-    methods: dict[str, list[tuple[float, dict]]] = {}
+    at: dict[tuple[str, float], list[tuple[dict, Any]]] = {}
     for r in rows:
-        if r["role"] != "model" or r["method"] in (None, "none") or r["ratio"] is None:
+        if r["role"] != "model" or r["method"] is None or r["ratio"] is None:
             continue
         v = value(r)
         if v and v.get("mean") is not None:
-            methods.setdefault(r["method"], []).append((r["ratio"], v))
-    return {"base": value(base) if base else None, "none": value(none) if none else None,
-            "methods": {m: sorted(v, key=lambda t: t[0]) for m, v in methods.items()}}
+            at.setdefault((r["method"], 0.0 if r["method"] == "none" else r["ratio"]), []).append((v, r.get("seed")))
+    methods: dict[str, list[tuple[float, dict]]] = {}
+    for (m, ratio), vals in at.items():
+        if m != "none":
+            methods.setdefault(m, []).extend((ratio, v) for v in _over_seeds(vals))
+    none = _over_seeds(at.get(("none", 0.0), []))
+    return {"base": value(base) if base else None, "none": none[0] if none else None,
+            "methods": {m: sorted(v, key=lambda t: t[0]) for m, v in methods.items()},
+            "seeded": any(len(vals) > 1 and all(sd is not None for _, sd in vals) for vals in at.values())}
+
+
+def _seed_dots(ax: Any, xs: list[float], pts: list[tuple[float, dict[str, Any]]], color: str | None) -> None:
+    """Each seed's own value, small and faint, beside a point that is a mean over seeds."""
+    for x, (_, v) in zip(xs, pts, strict=True):
+        if v.get("seeds"):
+            ax.plot([x] * len(v["seeds"]), v["seeds"], "o", color=color or "black", markerfacecolor="none",
+                    alpha=0.7, markersize=7, markeredgewidth=0.9, zorder=5)
 
 
 def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_of, ylabel: str,
                title: str) -> dict[str, Any] | None:
     """One panel per probe style: `value_of(row, style)` against the mixing ratio, one line per
     method with its bootstrap intervals, the unmitigated finetune at ratio 0, and the base model
-    as a grey band (its interval) with its mean dashed. None when no run has a method and ratio."""
+    as a grey band (its interval) with its mean dashed. None when no run has a method and ratio.
+    Several seeds of one (method, ratio): the mean over seeds, the bar spanning min-max across
+    seeds, each seed a hollow circle (the returned info then has `seeded`)."""
     import math
 
     series = {s: _series(rows, lambda r, s=s: value_of(r, s)) for s in styles}
@@ -897,11 +1033,13 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_
             h = ax.errorbar(xs, [v["mean"] for _, v in pts], yerr=yerr, fmt="o", color=METHOD_COLORS.get(m), capsize=3, lw=1.6, markersize=5, elinewidth=0.9,
                             ls="--" if m in CONTROL_METHODS else "-", label=m)
             handles.setdefault(m, h)
+            _seed_dots(ax, xs, pts, METHOD_COLORS.get(m))
         if se["none"] and se["none"].get("mean") is not None:
             n = se["none"]
             handles["none (ratio 0)"] = ax.errorbar([0.0], [n["mean"]], yerr=[[v] for v in _err(n)], fmt="D",
                                                     color="black", capsize=3, markersize=5, zorder=4,
                                                     label="none (ratio 0)")
+            _seed_dots(ax, [0.0], [(0.0, n)], "black")
         ax.set_title(STYLE_TITLES.get(s, s), fontsize=9)
         ax.set_xticks(ratios, [f"{100 * r:g}%" for r in ratios])
         ax.set_xlim(min(ratios) - 6 * step - 0.004, max(ratios) + 6 * step + 0.004)
@@ -927,7 +1065,10 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_
         fig.tight_layout(rect=(0, 0.13 if nrows == 1 else 0.08, 1, 1))
     _save_png(fig, path)
     plt.close(fig)
-    return {"styles": styles, "methods": methods, "ratios": ratios}
+    info: dict[str, Any] = {"styles": styles, "methods": methods, "ratios": ratios}
+    if any(series[s]["seeded"] for s in styles):
+        info["seeded"] = True
+    return info
 
 
 # ------------------------------------------------------------------------------ the report's text
@@ -966,6 +1107,7 @@ def _rows_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         m = e["metrics"]
         over = m.get("over_refusal", {})
         out.append({"run": e["name"], "role": e["role"], "method": e["method"], "ratio": e["ratio"],
+                    "seed": e["tags"].get("seed") if e["role"] == "model" else None,
                     "task": m.get("task"), "over_refusal": over.get("all"),
                     "over_refusal_styles": {k: v for k, v in over.items() if k != "all"},
                     "styles": {s: v for s, v in m.get("safety", {}).items()}})
@@ -1066,7 +1208,7 @@ def _sweep_table(entries: list[dict[str, Any]]) -> tuple[list[str], list[list[st
             cells.append("n/a" if not v else f"{rate(v['refusal_rate']).replace('%', '')} / "
                          f"{_pct(v['attack_success_rate'])} / {_pct(v['other_rate'])}")
         body.append(cells)
-    return head, body
+    return head, _with_groups(rows, body, cols)
 
 
 def _outcome_table(entries: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -1176,10 +1318,10 @@ def _md_cell(s: str) -> str:
 def render_comparison_markdown(doc: dict[str, Any]) -> str:
     parts = [f"# {doc['title']}", "", f"**{doc['lead']}**", ""]
     parts += ["## Sweep: refused / complied / other per probe style", "",
-              SWEEP_TABLE_NOTE, "",
+              SWEEP_TABLE_NOTE + (" " + SEEDS_NOTE if doc.get("seed_groups") else ""), "",
               _md_table(*doc["sweep_table"]), "", STYLE_NOTE, "", "## Plots", ""]
     for name, info in doc["plots"].items():
-        parts += [f"![{name}]({info['file']})", "", _CAPTIONS[name] + _unplaced_note(info), ""]
+        parts += [f"![{name}]({info['file']})", "", _caption(name, info), ""]
     for note in doc["plot_notes"]:
         parts += [note, ""]
     parts += ["## Headline per run", ""] + [f"- {s}" for s in doc["headlines"]] + [""]
@@ -1207,6 +1349,15 @@ EXAMPLES_NOTE = ("A few generations per model and judged outcome, to check the j
                  "run's samples.jsonl). Requests are the probe sets' own text.")
 
 
+SEEDS_PLOT_NOTE = (" With several seeds, a point is the mean over seeds, its bar spans the lowest to the "
+                   "highest seed (min-max across seeds, not a bootstrap interval) and each hollow circle is one "
+                   "seed; the sweep table has each seed's bootstrap interval.")
+
+
+def _caption(name: str, info: dict[str, Any]) -> str:
+    return _CAPTIONS[name] + (SEEDS_PLOT_NOTE if info.get("seeded") else "") + _unplaced_note(info)
+
+
 def _unplaced_note(info: dict[str, Any]) -> str:
     left = info.get("unplaced") or []
     return f" Labels left off for lack of room: {', '.join(left)}." if left else ""
@@ -1219,13 +1370,14 @@ def render_comparison_html(doc: dict[str, Any], out: Path) -> str:
          "<nav>" + "".join(f"<a href='#{s}'>{s}</a>" for s in REPORT_SECTIONS) + "</nav>",
          f"<p class='lead' id='lead'>{e(doc['lead'])}</p>",
          "<section id='sweep'><h2>Sweep: refused / complied / other per probe style</h2>"
-         f"<p class='note'>{e(SWEEP_TABLE_NOTE)}</p>",
+         f"<p class='note'>{e(SWEEP_TABLE_NOTE)}</p>"
+         + (f"<p class='note' id='seeds-note'>{e(SEEDS_NOTE)}</p>" if doc.get("seed_groups") else ""),
          f"<div class='wide'>{_html_table(*doc['sweep_table'])}</div><p class='note'>{e(STYLE_NOTE.replace('`', ''))}"
          "</p></section>",
          "<section id='plots'><h2>Plots</h2>"]
     for name, info in doc["plots"].items():
         p.append(f"<figure id='plot-{name}'>" + _img(out / info["file"], name).removeprefix("<p>").removesuffix("</p>")
-                 + f"<figcaption>{e(_CAPTIONS[name] + _unplaced_note(info))}</figcaption></figure>")
+                 + f"<figcaption>{e(_caption(name, info))}</figcaption></figure>")
     p += [f"<p class='note'>{e(n)}</p>" for n in doc["plot_notes"]]
     p += ["</section>", "<section id='headline'><h2>Headline per run</h2><ul class='headline'>"
           + "".join(f"<li>{e(s)}</li>" for s in doc["headlines"]) + "</ul></section>",
@@ -1341,10 +1493,11 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
            "headlines": [headline_sentence(e, key, base, none) for e in entries],
            "sweep_table": _sweep_table(entries), "outcome_table": _outcome_table(entries),
            "runs_table": _runs_table(entries, key), "examples": _examples_of(entries, key if key != "all" else "job"),
-           "setup": _setup_rows(runs, key), "plots": plots, "plot_notes": notes}
+           "setup": _setup_rows(runs, key), "plots": plots, "plot_notes": notes, "seed_groups": seed_groups(rows)}
     write_json(out / "comparison.json", {"schema_version": SCHEMA_VERSION, "safemix_version": __version__,
                                          "style": style, "title": doc["title"], "lead": doc["lead"],
-                                         "headlines": doc["headlines"], "runs": table, "plots": plots})
+                                         "headlines": doc["headlines"], "runs": table, "plots": plots,
+                                         "seed_groups": doc["seed_groups"]})
     write_sweep_table(dirs, out / "sweep.md")
     paths = {"json": out / "comparison.json", "md": out / "comparison.md", "html": out / "comparison.html",
              "sweep": out / "sweep.md"}

@@ -32,6 +32,9 @@ SWEEP_OWNED: dict[str, dict[str, str]] = {
             "safety_provenance": "each variant uses its generate stage's provenance sidecar"},
 }
 
+SEED_AND_SEEDS = ("the recipe sets both `seed` and `seeds`: use `seed: N` for one seed or `seeds: [N, ...]` "
+                  "for several (the first seed of `seeds` plays the part of `seed`), not both")
+
 # Sections whose `seed` falls back to the run's `seed` when the section does not set one.
 SEEDED_SECTIONS = ("generate", "mix", "train")
 
@@ -71,6 +74,7 @@ class RunConfig:
     method_ratios: dict[str, list[float]] = field(default_factory=dict, metadata={"help": "Per-method ratios that replace `ratios` for the methods named, e.g. {raw_system: [0.1]}; entries for methods not in `methods` are ignored."})
     eval_base: bool = field(default=True, metadata={"help": "Also evaluate the model before finetuning (the retention baseline)."})
     seed: int = field(default=0, metadata={"help": "Seed of generation, mixing and training: generate.seed, mix.seed and train.seed take this value unless the recipe (or an override) sets them, and then they win."})
+    seeds: list[int] | None = field(default=None, metadata={"help": "Several seeds instead of `seed`: every (method, ratio) runs once per seed (generate, mix and train seeds take each in turn unless the recipe sets them) and the report shows the mean and spread over seeds. The first seed keeps the plain variant name (template-0.1), the others get -s<seed> (template-0.1-s1). Setting both `seed` and `seeds` is an error."})
     testbed: TestbedUse = field(default_factory=TestbedUse)
     data: DataConfig = field(default_factory=DataConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
@@ -125,10 +129,52 @@ class RunConfig:
                 if getattr(section, key) is not None and _explicit(section, key):
                     raise ConfigError(f"{sec}.{key} is set by `safemix run` for each variant of the "
                                       f"sweep, so the recipe cannot set it: {instead}")
+        self._check_seeds()
         self._resolve_seeds()
 
+    def _check_seeds(self) -> None:
+        from safemix.errors import ConfigError
+
+        if self.seeds is None:
+            return
+        if self.seed != 0:
+            raise ConfigError(SEED_AND_SEEDS)
+        if not isinstance(self.seeds, list) or not self.seeds or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
+            raise ConfigError(f"seeds must be a non-empty list of seeds (integers >= 0), got {self.seeds!r}")
+        dup = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        if dup:
+            raise ConfigError(f"seeds lists {', '.join(map(str, dup))} more than once; each seed is one run "
+                              "of every variant, so list each seed once")
+        if len(self.seeds) > 1 and all(self._own_seed(sec) for sec in SEEDED_SECTIONS):
+            raise ConfigError("seeds has no effect: generate, mix and train each set their own seed, so "
+                              "every seed would run the same variant; drop their seeds or use `seed`")
+
+    def check_given(self, given: frozenset[str]) -> None:
+        """Checks that need the keys the recipe gave (called by `from_dict`): `seed` and `seeds`
+        together are an error even when `seed` is its default 0."""
+        from safemix.errors import ConfigError
+
+        if "seed" in given and "seeds" in given and self.seeds is not None:
+            raise ConfigError(SEED_AND_SEEDS)
+
+    def _own_seed(self, sec: str) -> bool:
+        """Whether section `sec` sets its own seed (in the recipe, an override or in code)."""
+        from safemix.config import given_keys
+
+        given = given_keys(getattr(self, sec))
+        return "seed" in given if given is not None else _explicit(getattr(self, sec), "seed")
+
+    def run_seeds(self) -> list[int]:
+        """The run's seeds: `seeds`, else [`seed`]."""
+        return list(self.seeds) if self.seeds else [self.seed]
+
+    def section_seed(self, sec: str, run_seed: int) -> int:
+        """The seed section `sec` runs with under run seed `run_seed`: its own if it sets one."""
+        return getattr(self, sec).seed if self._own_seed(sec) else run_seed
+
     def _resolve_seeds(self) -> None:
-        """A seeded section that does not set its own seed takes the run's `seed`."""
+        """A seeded section that does not set its own seed takes the run's (first) seed."""
         from safemix.config import given_keys, mark_given
 
         for sec in SEEDED_SECTIONS:
@@ -136,6 +182,7 @@ class RunConfig:
             given = given_keys(cfg)
             if given is None:  # built in code: remember what was explicit before overwriting
                 given = {"seed"} if _explicit(cfg, "seed") else set()
-            if "seed" not in given and cfg.seed != self.seed:
-                cfg = dataclasses.replace(cfg, seed=self.seed)
+            first = self.run_seeds()[0]
+            if "seed" not in given and cfg.seed != first:
+                cfg = dataclasses.replace(cfg, seed=first)
             setattr(self, sec, mark_given(cfg, given))

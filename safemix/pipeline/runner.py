@@ -3,7 +3,8 @@
     runs/<name>/
       run_config.json             the resolved recipe
       profile/profile.json        the job's FormatProfile
-      variants/<variant>/         one per (method, ratio): none, raw-0.05, template-0.1, ...
+      variants/<variant>/         one per (method, ratio[, seed]): none, raw-0.05, template-0.1,
+                                  template-0.1-s1 (`seeds: [0, 1]`: the first seed keeps the plain name)
         generate/safety.jsonl     safety rows in the job's format (+ provenance, manifest)
         mix/train.jsonl           the mixed job (+ provenance sidecar, mix_manifest.json)
         train/model/              the finetuned model (+ checkpoints while training)
@@ -46,22 +47,41 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Variant:
+    """One (method, ratio, seed) of the sweep. `seed` None: the run's single seed (the seeded
+    sections' own resolved seeds). With `seeds: [..]` every variant has its seed, and all but
+    the first seed of the list add `-s<seed>` to the name, so the first keeps the folder a
+    single-seed run would use."""
+
     method: str
     ratio: float
+    seed: int | None = None
+    first: bool = True
 
     @property
     def name(self) -> str:
-        return "none" if self.method == "none" else f"{self.method}-{self.ratio:g}"
+        base = "none" if self.method == "none" else f"{self.method}-{self.ratio:g}"
+        return base if self.first else f"{base}-s{self.seed}"
+
+    def tags(self) -> dict[str, Any]:
+        """The eval's tags: method and ratio, and the seed when the run has several."""
+        out: dict[str, Any] = {"method": self.method, "ratio": self.ratio}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
 
 
 def variants(cfg: RunConfig) -> list[Variant]:
-    out: list[Variant] = []
+    """Every (method, ratio) of the sweep, once per seed (seeds innermost)."""
+    pairs: list[tuple[str, float]] = []
     for m in cfg.methods:
         if m == "none":
-            out.append(Variant("none", 0.0))
+            pairs.append(("none", 0.0))
         else:
-            out += [Variant(m, float(r)) for r in cfg.method_ratios.get(m, cfg.ratios)]
-    return list(dict.fromkeys(out))
+            pairs += [(m, float(r)) for r in cfg.method_ratios.get(m, cfg.ratios)]
+    pairs = list(dict.fromkeys(pairs))
+    if not cfg.seeds or len(cfg.seeds) == 1:  # one seed: `seeds: [N]` is `seed: N`
+        return [Variant(m, r) for m, r in pairs]
+    return [Variant(m, r, s, first=i == 0) for m, r in pairs for i, s in enumerate(cfg.seeds)]
 
 
 def fingerprint(path_or_id: str | None) -> str | None:
@@ -258,17 +278,25 @@ class Runner:
 
     # ------------------------------------------------------- stage configs
     # The recipe's section, with what the sweep owns filled in per variant. Seeds are the
-    # sections' own: RunConfig resolved them (a section's seed if the recipe set it, else `seed`).
+    # sections' own: RunConfig resolved them (a section's seed if the recipe set it, else `seed`);
+    # a variant of a several-seed run gives its seed to the sections that do not set their own.
+    def _seed(self, sec: str, v: Variant | None) -> int:
+        if v is None or v.seed is None:
+            return getattr(self.cfg, sec).seed
+        return self.cfg.section_seed(sec, v.seed)
+
     def generate_config(self, v: Variant):
-        return dataclasses.replace(self.cfg.generate, method=v.method, n=None, ratio=v.ratio)
+        return dataclasses.replace(self.cfg.generate, method=v.method, n=None, ratio=v.ratio,
+                                   seed=self._seed("generate", v))
 
     def mix_config(self, v: Variant, safety: str | Path):
         return dataclasses.replace(self.cfg.mix, ratio=v.ratio, count=None, safety=str(safety),
-                                   safety_provenance=None)
+                                   safety_provenance=None, seed=self._seed("mix", v))
 
-    def train_config(self, data: str | Path, out_dir: str | Path):
+    def train_config(self, data: str | Path, out_dir: str | Path, v: Variant | None = None):
         return dataclasses.replace(self.cfg.train, data=[str(data)], output_dir=str(out_dir),
-                                   data_format=self.cfg.data.format, column_map=self.cfg.data.column_map)
+                                   data_format=self.cfg.data.format, column_map=self.cfg.data.column_map,
+                                   seed=self._seed("train", v))
 
     # ------------------------------------------------------------------- stages
     def profile(self, job) -> tuple[Any, Stage]:
@@ -319,11 +347,11 @@ class Runner:
         self._run_stage(st, fn)
         return st.path(out_name)
 
-    def train(self, data: Path, vdir: str) -> Path:
+    def train(self, data: Path, vdir: str, v: Variant | None = None) -> Path:
         from safemix.train import run_training
 
         sdir = self.dir / vdir / "train"
-        t = self.train_config(data, sdir)
+        t = self.train_config(data, sdir, v)
         ident = asdict(t)
         ident.pop("output_dir")
         st = self._stage(f"{vdir}/train", "train", {"data": sha256_file(data), "model": self.model_fp}, ident,
@@ -422,8 +450,8 @@ class Runner:
             else:
                 safety = self.generate(v, job, profile, vdir)
                 data = self.mix(v, safety, vdir)
-            model = self.train(data, vdir)
-            eval_dirs.append(self.evaluate(str(model), vdir, {"method": v.method, "ratio": v.ratio}))
+            model = self.train(data, vdir, v)
+            eval_dirs.append(self.evaluate(str(model), vdir, v.tags()))
         report = self.report(eval_dirs)
         summary = {"run_dir": str(self.dir), "variants": [v.name for v in variants(self.cfg)],
                    "headline": headline_lines(eval_dirs), "eval_dirs": [str(d) for d in eval_dirs],
