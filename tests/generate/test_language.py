@@ -228,3 +228,13 @@ def test_cli_prints_and_records_the_language(tmp_path, capsys):
         else:
             assert "language: job fi, rows en" in printed and "warning: the job is in Finnish (fi)" in printed
             assert manifest["language"]["fallback"]["to"] == "en"
+
+
+@pytest.mark.parametrize("lang", SEEDED)
+def test_template_beats_raw_on_form_fidelity_in_every_language(lang):
+    """Issue 14's acceptance for the language jobs: `template` rows are harder to tell from the
+    job's rows by form than `raw` rows (both in the job's language), and the fidelity's
+    language part sees the rows in the job's language."""
+    fid = {m: gen(lang, m).manifest["fidelity"] for m in ("template", "raw")}
+    assert fid["template"]["score"] > fid["raw"]["score"], fid
+    assert fid["template"]["parts"]["language"] == 1.0
