@@ -103,7 +103,12 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
     cfg = copy.deepcopy(cfg)
     from safemix.console import progress_enabled
 
-    tb = Path(build(cfg.testbed.name, out=cfg.testbed.out, progress=progress_enabled()))
+    tb_config = None
+    if cfg.testbed.build:
+        from safemix.testbed.config import get_config
+
+        tb_config = get_config(cfg.testbed.name, **cfg.testbed.build)
+    tb = Path(build(cfg.testbed.name, out=cfg.testbed.out, config=tb_config, progress=progress_enabled()))
     style = cfg.testbed.job_style
     task = cfg.testbed.job_task or ("agnews" if cfg.testbed.name.startswith("smollm2") else "topic")
     if not cfg.data.train:

@@ -76,4 +76,10 @@ def get_config(name: str, **overrides):
         near = difflib.get_close_matches(name, [*PRESETS, *SMOL_PRESETS], n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise ConfigError(f"unknown testbed {name!r}{hint}; choose one of {', '.join([*PRESETS, *SMOL_PRESETS])}")
+    from dataclasses import fields
+
+    known = [f.name for f in fields(PRESETS[name])]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ConfigError(f"testbed {name}: unknown config field(s) {', '.join(unknown)}; fields are: {', '.join(known)}")
     return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]

@@ -168,3 +168,19 @@ def test_sweep_table_and_headline_show_job_format_over_refusal_next_to_refusal(t
     assert lines[0].startswith("base (before finetuning): job refused 80% (over-refusal 2%)")
     assert lines[2] == ("template-0.1: job refused 100% (over-refusal 55%); job_heldout refused 100% "
                         "(over-refusal 55%); chat refused 100% (over-refusal 3%); task accuracy 100.0")
+
+
+def test_testbed_build_overrides_make_another_build(tmp_path, fake_tb):
+    """`testbed.build: {seed: 1}` builds (and caches) another testbed: the folder holding the
+    default build is not taken for it, and a bad field is named."""
+    from safemix.testbed.build import config_hash
+    from safemix.testbed.config import get_config
+
+    assert config_hash(get_config("micro", seed=1)) != config_hash(get_config("micro"))
+    cfg = recipe(tmp_path, f"name: x\ntestbed: {{name: micro, out: {fake_tb}, build: {{seed: 1}}}}\n")
+    with pytest.raises(ConfigError, match="already holds"):
+        apply_testbed(cfg)
+    assert apply_testbed(recipe(tmp_path, f"name: x\ntestbed: {{name: micro, out: {fake_tb}}}\n")).data.train
+    bad = recipe(tmp_path, f"name: x\ntestbed: {{name: micro, out: {fake_tb}, build: {{sed: 1}}}}\n")
+    with pytest.raises(ConfigError, match="sed"):
+        apply_testbed(bad)
