@@ -1,0 +1,43 @@
+"""scripts/sweep_range.py: min-max per cell over run folders (the README's quickstart ranges)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("sweep_range", ROOT / "scripts" / "sweep_range.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _m(refused: float, complied: float, orr: float) -> dict:
+    c = lambda v: {"mean": v, "low": v, "high": v, "n": 100}  # noqa: E731
+    return {"safety": {"job": {"refusal_rate": c(refused), "attack_success_rate": c(complied),
+                               "other_rate": c(1 - refused - complied)}},
+            "over_refusal": {"job": c(orr)}}
+
+
+def _run(d: Path, base: float, tmpl: float) -> Path:
+    for v, m in (("none", _m(0.0, 0.5, 0.0)), ("template-0.1", _m(tmpl, 0.0, 0.1))):
+        (d / "variants" / v / "eval").mkdir(parents=True)
+        (d / "variants" / v / "eval" / "results.json").write_text(
+            json.dumps({"metrics": {"model": m, "base": _m(base, 0.0, 0.0)}}))
+    (d / "run_summary.json").write_text(json.dumps({"variants": ["none", "template-0.1"]}))
+    return d
+
+
+def test_ranges_over_runs(tmp_path):
+    mod = _load()
+    runs = [_run(tmp_path / "a", 0.74, 0.89), _run(tmp_path / "b", 0.88, 0.65), _run(tmp_path / "c", 0.80, 0.70)]
+    lines = mod.table(runs, ("job",))
+    assert lines[0] == "| model (3 runs) | job refused | job complied | job other | job OR |"
+    assert lines[2] == "| base | 74-88 | 0 | 12-26 | 0 |"  # base first
+    assert lines[3] == "| none | 0 | 50 | 50 | 0 |"
+    assert lines[4] == "| template-0.1 | 65-89 | 0 | 11-35 | 10 |"
+    assert mod.main([str(tmp_path / "nothing")]) == 2
