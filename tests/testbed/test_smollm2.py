@@ -182,7 +182,7 @@ def test_run_uses_the_testbeds_job_by_task_and_names_what_is_missing(tmp_path, m
     (tmp_path / "jobs" / "agnews_aoa.jsonl").write_text("{}\n")
     (tmp_path / "seeds.jsonl").write_text("{}\n")
     tb_build = importlib.import_module("safemix.testbed.build")  # the package re-exports a function `build`
-    monkeypatch.setattr(tb_build, "build", lambda name, out=None: tmp_path)
+    monkeypatch.setattr(tb_build, "build", lambda name, out=None, **kw: tmp_path)
     cfg = apply_testbed(RunConfig(testbed=TestbedUse(name="smollm2", job_style="aoa")))
     assert cfg.data.train == str(tmp_path / "jobs" / "agnews_aoa.jsonl")
     assert cfg.generate.seeds == str(tmp_path / "seeds.jsonl")
