@@ -27,7 +27,7 @@ if ! python -c "import torch" 2>/dev/null; then
     exit 1
   fi
 fi
-if ! python -c "import safemix, trl, peft, deepspeed, sentence_transformers, pytest" 2>/dev/null \
+if ! python -c "import safemix, trl, peft, deepspeed, sentence_transformers, pytest" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.safemix-installed ]; then
   pip install -q -e ".[ml,dev]"
   touch .venv/.safemix-installed
