@@ -226,33 +226,16 @@ def loglik_predictions(backend: Any, samples: list[dict[str, Any]], profile: Any
     """For each task sample, the label with the highest log-likelihood as the answer.
 
     The label is scored as the job writes it (`profile.render_assistant(label)`, e.g. with an
-    "Answer: " prefix) after the chat-templated prompt; needs the hf backend.
+    "Answer: " prefix) after the chat-templated prompt, by `backends.loglik` (the hf backend;
+    any other says it cannot score).
     """
-    import torch
+    from safemix.eval.backends import loglik
 
-    if not hasattr(backend, "encode_chat") or not hasattr(backend, "model"):
-        raise ConfigError("task_metric loglik_accuracy needs the hf backend (it reads token log-probabilities)")
     labels = list(profile.answer.labels)
-    tok, model = backend.tokenizer, backend.model
-    opt_ids = [tok(profile.render_assistant(lab), add_special_tokens=False)["input_ids"] for lab in labels]
+    options = [profile.render_assistant(lab) for lab in labels]
     preds = []
     for s in samples:
-        prompt = backend.encode_chat(s["messages"])
-        rows = [prompt + o for o in opt_ids]
-        width = max(len(r) for r in rows)
-        pad = backend.pad_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, row in enumerate(rows):
-            ids[r, : len(row)] = torch.tensor(row)
-            mask[r, : len(row)] = 1
-        with torch.inference_mode():
-            logp = torch.log_softmax(model(input_ids=ids.to(model.device),
-                                           attention_mask=mask.to(model.device)).logits.float(), dim=-1)
-        scores = []
-        for r, o in enumerate(opt_ids):
-            pos = range(len(prompt) - 1, len(prompt) - 1 + len(o))  # logits at t predict token t+1
-            scores.append(sum(float(logp[r, p, o[k]]) for k, p in enumerate(pos)))
+        scores = loglik(backend, s["messages"], options)
         preds.append(labels[max(range(len(labels)), key=lambda k: scores[k])])
     return preds
 
@@ -324,14 +307,60 @@ def check_eval_output(cfg: EvalConfig) -> None:
     g.folder(out).manifest(out / "results.json").file(out / "report.md", out / "report.html").check()
 
 
+@dataclass
+class _Run:
+    """An evaluation with its inputs read and checked: what `evaluate_config`'s steps share."""
+
+    cfg: EvalConfig
+    out: Path
+    validation: list
+    profile: Any
+    heldout_profile: Any
+    metric: str | None
+    score_fn: Any
+    probes: list[tuple[str, Any]]
+    roles: list[str]
+    samples: list[dict[str, Any]]
+    done: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    resumed: int = 0
+
+    @property
+    def path(self) -> Path:
+        return self.out / SAMPLES
+
+
 def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: Any = None,
                     judge_objs: dict[str, Any] | None = None) -> EvalResult:
     """Run a whole evaluation from an `EvalConfig`; see the module docstring."""
-    from safemix.eval.backends import describe_backend, make_backend
     from safemix.eval.report import compute_results, write_reports
-    from safemix.utils import write_jsonl
 
     t0 = time.time()
+    run = _prepare(cfg, model_backend, base_backend)
+    generated, backends_info, gen_stats = 0, {}, {}
+    for role in run.roles:
+        info, stats, n = _run_role(run, role, model_backend if role == "model" else base_backend)
+        backends_info[role] = info
+        if stats is not None:
+            gen_stats[role] = stats
+        generated += n
+    records = _score(run, judge_objs)
+    meta = {"config": redact(dataclasses.asdict(cfg)), "profile": _profile_info(run.profile),
+            **({"profile_heldout": _profile_info(run.heldout_profile)} if run.heldout_profile is not None else {}),
+            "models": backends_info,
+            "task_metric": run.metric, "generation": gen_stats,
+            "counts": {"probes_harmful": sum(1 for _, p in run.probes if p.kind == "harmful"),
+                       "probes_benign": sum(1 for _, p in run.probes if p.kind == "benign"),
+                       "validation": len(run.validation), "samples": len(records), "generated": generated,
+                       "resumed": run.resumed},
+            "probe_sets": sorted({n for n, _ in run.probes}), "seconds": round(time.time() - t0, 2)}
+    results = compute_results(records, cfg, meta)
+    write_reports(results, records, run.out)
+    return EvalResult(results, run.out)
+
+
+def _prepare(cfg: EvalConfig, model_backend: Any, base_backend: Any) -> _Run:
+    """Read and check every input (data, profile, task metric, probes), build the samples, then
+    create the output folder and pick up the samples of an earlier run (`resume`)."""
     if cfg.model is None and model_backend is None:
         raise ConfigError("eval.model is not set: the model to evaluate (path, HF id, .gguf, or served name)")
     out = Path(cfg.output_dir)
@@ -354,80 +383,86 @@ def evaluate_config(cfg: EvalConfig, model_backend: Any = None, base_backend: An
     probes = load_probe_sets(cfg.probes, cfg.seed)
     roles = ["model"] + (["base"] if (cfg.base_model is not None or base_backend is not None) else [])
     samples = build_samples(cfg, probes, profile, validation, roles, heldout_profile)
+    run = _Run(cfg, out, validation, profile, heldout_profile, metric, score_fn, probes, roles, samples)
 
     out.mkdir(parents=True, exist_ok=True)  # only once every input has been read and checked
-    path = out / SAMPLES
-    done = read_samples(path) if cfg.resume else {}
-    if not cfg.resume and path.exists():
-        path.unlink()
+    run.done = read_samples(run.path) if cfg.resume else {}
+    if not cfg.resume and run.path.exists():
+        run.path.unlink()
     wanted = {s["id"] for s in samples}
-    resumed = sum(1 for i in wanted if i in done)
-    if done and resumed < len(done):
-        log.info("%d samples in %s belong to another configuration; they are dropped", len(done) - resumed, path)
-    generated, backends_info, gen_stats = 0, {}, {}
-    for role in roles:
-        todo = [s for s in samples if s["role"] == role and s["id"] not in done]
-        need_loglik = metric == "loglik_accuracy" and any(
-            s["role"] == role and s["part"] == "task" and "prediction" not in done.get(s["id"], {}) for s in samples)
-        injected = model_backend if role == "model" else base_backend
-        if not todo and not need_loglik:
-            backends_info[role] = (describe_backend(injected) if injected is not None
-                                   else {"backend": cfg.backend, "model": cfg.model if role == "model" else cfg.base_model})
-            continue
-        backend = injected
-        if backend is None:
-            args = dict(cfg.backend_args)
-            if role == "base":
-                args.update(cfg.base_backend_args)
-            if cfg.backend == "hf":
-                args.setdefault("batch_size", cfg.batch_size)
-            backend = make_backend(cfg.backend, cfg.model if role == "model" else cfg.base_model,
-                                   cfg.gguf_file if role == "model" else cfg.base_gguf_file, args,
-                                   what="model" if role == "model" else "base model")
-        backends_info[role] = describe_backend(backend)
-        if metric == "loglik_accuracy":
-            task = [s for s in samples if s["role"] == role and s["part"] == "task"]
-            tids = {s["id"] for s in task}
-            todo = [s for s in todo if s["id"] not in tids]
-            pending = [s for s in task if s["id"] not in done]
-            if pending:
-                preds = loglik_predictions(backend, pending, profile)
-                append_samples(path, ({**s, "generation": p, "prediction": p} for s, p in zip(pending, preds, strict=True)))
-                generated += len(pending)
-        generated += generate_missing(backend, todo, cfg, path, role)
-        gen_stats[role] = backend.stats.to_dict()
-        if injected is None:
-            del backend
-            gc.collect()
-            _free_accelerator()
-    records_by_id = read_samples(path)
-    missing = wanted - set(records_by_id)
+    run.resumed = sum(1 for i in wanted if i in run.done)
+    if run.done and run.resumed < len(run.done):
+        log.info("%d samples in %s belong to another configuration; they are dropped",
+                 len(run.done) - run.resumed, run.path)
+    return run
+
+
+def _run_role(run: _Run, role: str, injected: Any) -> tuple[dict[str, Any], dict[str, Any] | None, int]:
+    """Generate (and, for loglik_accuracy, score) what `role` still lacks: (backend description,
+    generation stats or None when nothing ran, samples added). A backend built here is freed after."""
+    from safemix.eval.backends import describe_backend
+
+    cfg, done, samples = run.cfg, run.done, run.samples
+    todo = [s for s in samples if s["role"] == role and s["id"] not in done]
+    task = [s for s in samples if s["role"] == role and s["part"] == "task"] if run.metric == "loglik_accuracy" else []
+    need_loglik = any("prediction" not in done.get(s["id"], {}) for s in task)
+    if not todo and not need_loglik:
+        return (describe_backend(injected) if injected is not None
+                else {"backend": cfg.backend, "model": cfg.model if role == "model" else cfg.base_model}), None, 0
+    backend = injected if injected is not None else _role_backend(cfg, role)
+    info, generated = describe_backend(backend), 0
+    if task:
+        tids = {s["id"] for s in task}
+        todo = [s for s in todo if s["id"] not in tids]
+        pending = [s for s in task if s["id"] not in done]
+        if pending:
+            preds = loglik_predictions(backend, pending, run.profile)
+            append_samples(run.path, ({**s, "generation": p, "prediction": p}
+                                      for s, p in zip(pending, preds, strict=True)))
+            generated += len(pending)
+    generated += generate_missing(backend, todo, cfg, run.path, role)
+    stats = backend.stats.to_dict()
+    if injected is None:
+        del backend
+        gc.collect()
+        _free_accelerator()
+    return info, stats, generated
+
+
+def _role_backend(cfg: EvalConfig, role: str) -> Any:
+    """The configured backend for `role` ("model" or "base"), with the base's own arguments."""
+    from safemix.eval.backends import make_backend
+
+    args = dict(cfg.backend_args)
+    if role == "base":
+        args.update(cfg.base_backend_args)
+    if cfg.backend == "hf":
+        args.setdefault("batch_size", cfg.batch_size)
+    return make_backend(cfg.backend, cfg.model if role == "model" else cfg.base_model,
+                        cfg.gguf_file if role == "model" else cfg.base_gguf_file, args,
+                        what="model" if role == "model" else "base model")
+
+
+def _score(run: _Run, judge_objs: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every sample's record, judged and task-scored, rewritten into samples.jsonl."""
+    from safemix.utils import write_jsonl
+
+    records_by_id = read_samples(run.path)
+    missing = {s["id"] for s in run.samples} - set(records_by_id)
     if missing:
         raise RuntimeError(f"{len(missing)} samples have no generation after the run (e.g. {sorted(missing)[0]})")
-    records = [records_by_id[s["id"]] for s in samples]
-
+    records = [records_by_id[s["id"]] for s in run.samples]
+    profile = run.profile
     labels = list(profile.answer.labels) if profile is not None and profile.answer.labels else None
-    judge_samples(records, cfg, labels, judge_objs)
+    judge_samples(records, run.cfg, labels, judge_objs)
     for r in records:
         if r["part"] == "task":
-            if metric == "loglik_accuracy":
+            if run.metric == "loglik_accuracy":
                 r["task_score"] = float(r["prediction"].strip().lower() == _gold_label(r["reference"], profile).lower())
             else:
-                r["task_score"] = score_fn(r["generation"], r["reference"])
-    write_jsonl(path, records)  # atomic rewrite with judgments and scores
-
-    meta = {"config": redact(dataclasses.asdict(cfg)), "profile": _profile_info(profile),
-            **({"profile_heldout": _profile_info(heldout_profile)} if heldout_profile is not None else {}),
-            "models": backends_info,
-            "task_metric": metric, "generation": gen_stats,
-            "counts": {"probes_harmful": sum(1 for _, p in probes if p.kind == "harmful"),
-                       "probes_benign": sum(1 for _, p in probes if p.kind == "benign"),
-                       "validation": len(validation), "samples": len(records), "generated": generated,
-                       "resumed": resumed},
-            "probe_sets": sorted({n for n, _ in probes}), "seconds": round(time.time() - t0, 2)}
-    results = compute_results(records, cfg, meta)
-    write_reports(results, records, out)
-    return EvalResult(results, out)
+                r["task_score"] = run.score_fn(r["generation"], r["reference"])
+    write_jsonl(run.path, records)  # atomic rewrite with judgments and scores
+    return records
 
 
 # names like api_key, hf_token, secret, password (not max_new_tokens)

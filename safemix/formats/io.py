@@ -155,6 +155,12 @@ def _decode_whole(raw: bytes, path: str) -> str:
         raise InputError(_not_utf8(raw, e), path=path, line=line) from None
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """A whole text file under this module's rules: UTF-8, one leading byte-order mark skipped,
+    UTF-16/32 rejected with a message saying so."""
+    return _decode_whole(Path(path).read_bytes(), str(path))
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: str) -> None:
         self.key = key
@@ -207,7 +213,7 @@ def _surrogate_field(obj: Any, where: str = "") -> str | None:
     return None
 
 
-def _parse_json_record(text: str, path: str, line: int, decode: Any = None) -> Any:
+def _parse_json_record(text: str, path: str, line: int | None, decode: Any = None) -> Any:
     """Parse one JSON document (or, with `decode`, call it): a duplicate key or too deep
     nesting is an error naming the line (and the key)."""
     try:
@@ -221,7 +227,7 @@ def _parse_json_record(text: str, path: str, line: int, decode: Any = None) -> A
     return rec
 
 
-def _check_surrogates(rec: Any, path: str, line: int) -> None:
+def _check_surrogates(rec: Any, path: str, line: int | None) -> None:
     try:
         where = _surrogate_field(rec)
     except RecursionError:
@@ -250,6 +256,16 @@ def _jsonl_hint(text: str) -> str:
 
 def iter_jsonl(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Any, bytes]]:
     """Yield (line number, parsed record, raw line bytes) for each non-blank line."""
+    return _iter_jsonl(path, max_line_bytes, objects=True)
+
+
+def iter_jsonl_values(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Any, bytes]]:
+    """`iter_jsonl` for lines holding any JSON value (a string, a list, ...), not only objects;
+    the caller checks what it accepts."""
+    return _iter_jsonl(path, max_line_bytes, objects=False)
+
+
+def _iter_jsonl(path: str, max_line_bytes: int, objects: bool) -> Iterator[tuple[int, Any, bytes]]:
     with open(path, "rb") as f:
         for i, raw in enumerate(f, 1):
             if len(raw) > max_line_bytes:
@@ -267,7 +283,7 @@ def iter_jsonl(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Itera
                 rec = _parse_json_record(text, path, i)
             except json.JSONDecodeError as e:
                 raise InputError(json_error_message(e) + _jsonl_hint(text), path=path, line=i) from None
-            if not isinstance(rec, dict):
+            if objects and not isinstance(rec, dict):
                 hint = "; for a JSON array of records pass --container json" if isinstance(rec, list) else ""
                 raise InputError(f"expected a JSON object per line, got {type(rec).__name__}{hint}",
                                  path=path, line=i)
@@ -276,9 +292,40 @@ def iter_jsonl(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Itera
             yield i, rec, raw
 
 
+def parse_json(text: str, path: str) -> Any:
+    """One whole JSON document (the text of a file) under this module's rules: a repeated key,
+    a lone surrogate or too deep nesting is an error, as in records."""
+    try:
+        doc = _parse_json_record(text, path, None)
+    except json.JSONDecodeError as e:
+        raise InputError(json_error_message(e), path=path, line=e.lineno) from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        _check_surrogates(doc, path, None)
+    return doc
+
+
 def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Any, None]]:
-    raw = Path(path).read_bytes()
-    text = _decode_whole(raw, path)
+    text = read_text(path)
+    body = text.lstrip(" \t\r\n")
+    if not body.startswith("["):
+        # a single object or malformed
+        line = text.count("\n", 0, len(text) - len(body)) + 1
+        try:
+            obj = _parse_json_record(text, path, line)
+        except json.JSONDecodeError as e:
+            raise InputError(json_error_message(e), path=path, line=e.lineno) from None
+        if isinstance(obj, dict):
+            raise InputError("holds a single JSON object, not an array of records: put the records in "
+                             "a JSON array ([{...}, {...}]) or save them one per line as JSONL",
+                             path=path, line=line)
+        raise InputError(f"expected a JSON array of records, got {type(obj).__name__}", path=path, line=line)
+    for line, rec in json_array_items(text, path, objects=True):
+        yield line, rec, None
+
+
+def json_array_items(text: str, path: str, objects: bool = False) -> Iterator[tuple[int, Any]]:
+    """(line where it starts, value) for each element of the top-level JSON array in `text`,
+    under this module's rules; `objects` requires every element to be an object."""
     n = len(text)
     maybe_surrogates = "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
 
@@ -290,20 +337,7 @@ def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> 
     def line_of(i: int) -> int:
         return text.count("\n", 0, i) + 1
 
-    i = skip_ws(0)
-    if i >= n or text[i] != "[":
-        # a single object or malformed
-        try:
-            obj = _parse_json_record(text, path, line_of(i))
-        except json.JSONDecodeError as e:
-            raise InputError(json_error_message(e), path=path, line=e.lineno) from None
-        if isinstance(obj, dict):
-            raise InputError("holds a single JSON object, not an array of records: put the records in "
-                             "a JSON array ([{...}, {...}]) or save them one per line as JSONL",
-                             path=path, line=line_of(i))
-        raise InputError(f"expected a JSON array of records, got {type(obj).__name__}", path=path,
-                         line=line_of(i))
-    i = skip_ws(i + 1)
+    i = skip_ws(skip_ws(0) + 1)  # past the "["
     line, last = 1, 0
     while i < n and text[i] != "]":
         line += text.count("\n", last, i)
@@ -312,11 +346,11 @@ def iter_json_array(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> 
             rec, j = _parse_json_record(text, path, line, decode=lambda i=i: _JSON.raw_decode(text, i))
         except json.JSONDecodeError as e:
             raise InputError(json_error_message(e), path=path, line=line_of(e.pos)) from None
-        if not isinstance(rec, dict):
+        if objects and not isinstance(rec, dict):
             raise InputError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
         if maybe_surrogates:
             _check_surrogates(rec, path, line)
-        yield line, rec, None
+        yield line, rec
         i = skip_ws(j)
         if i < n and text[i] == ",":
             i = skip_ws(i + 1)
@@ -358,8 +392,7 @@ def tsv_escape(value: str) -> str:
 
 def iter_csv(path: str, delimiter: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> tuple[list[str], Iterator[tuple[int, dict, None]]]:
     """(header, iterator of (line where the row starts, row, None)) for a CSV (`,`) or TSV (tab)."""
-    raw = Path(path).read_bytes()
-    text = _decode_whole(raw, path)
+    text = read_text(path)
     csv.field_size_limit(max_line_bytes)
     tsv = delimiter == "\t"
     if tsv:

@@ -425,16 +425,19 @@ def _as_user_rows(job: Any) -> tuple[str, list[Example], tuple, Any]:
     return ("dataset" if ds is not None else "records"), users, (schema, None, None), ds
 
 
-def _interleave(n_user: int, plan: _Plan) -> Iterator[tuple[int, int, int]]:
-    """(output row, user index or -1, k-th chosen safety row or -1) for every output row."""
-    pos, k, u = plan.positions, 0, 0
-    for row in range(n_user + plan.n_safety):
-        if k < len(pos) and pos[k] == row:
-            yield row, -1, k
-            k += 1
-        else:
-            yield row, u, -1
-            u += 1
+def _mixed_rows(prep: _Prepared, plan: _Plan, job_line: Any = None) -> Iterator[tuple[dict[str, Any], int, int]]:
+    """(provenance, user index or -1, k-th chosen safety row or -1) for every output row, in
+    the order of `plan.runs` (which the streaming JSONL writer follows run by run).
+    `job_line[u]` is user row u's line in the job file (default: u + 1)."""
+    row = 0
+    for kind, a, b in P.runs(prep.n_user, plan.positions):
+        for i in range(a, b):
+            if kind == "user":
+                yield _user_prov(row, job_line[i] if job_line is not None else i + 1), i, -1
+            else:
+                idx, rep = plan.chosen[i]
+                yield _safety_prov(prep, row, idx, rep), -1, i
+            row += 1
 
 
 def _assemble(mode: str, job: Any, ds: Any, users: list[Example], prep: _Prepared, plan: _Plan,
@@ -443,10 +446,9 @@ def _assemble(mode: str, job: Any, ds: Any, users: list[Example], prep: _Prepare
     out: list[Any] = []
     order: list[int] = []  # for Datasets: indices into concat(job, chosen safety rows)
     raw_rows = None if mode != "records" else list(job)
-    for row, u, k in _interleave(prep.n_user, plan):
+    for prov, u, k in _mixed_rows(prep, plan):
+        provs.append(prov)
         if u >= 0:
-            prov = _user_prov(row, u + 1)
-            provs.append(prov)
             if mode == "examples":
                 ex = users[u]
                 out.append(Example([dict(m) for m in ex.messages], {**ex.metadata, **prov}))
@@ -454,9 +456,7 @@ def _assemble(mode: str, job: Any, ds: Any, users: list[Example], prep: _Prepare
                 out.append(_with_inline(dict(raw_rows[u]), prov, cfg, as_json=True))
             order.append(u)
         else:
-            idx, rep = plan.chosen[k]
-            prov = _safety_prov(prep, row, idx, rep)
-            provs.append(prov)
+            idx = plan.chosen[k][0]
             if mode == "examples":
                 ex = prep.converted[idx]
                 out.append(Example([dict(m) for m in ex.messages], {**prov}))
@@ -581,9 +581,30 @@ def mix_files(job_path: str | Path, out: str | Path, cfg: MixConfig, *, safety: 
     if cfg.ratio_unit == "tokens":
         tok = load_tokenizer(tokenizer if tokenizer is not None else cfg.tokenizer)
 
-    # pass 1: validate, count, dedupe; keep Examples only for containers without raw rows
     stat0 = _stat(job_path)
-    scan = _JobScan(sset, cfg, tok, str(job_path))
+    prep, users, lines = _scan_job(reader, sset, cfg, tok, str(job_path))
+    plans = [_plan(prep, kind, value, cfg) for kind, value in amounts]  # all checked before writing
+
+    # pass 2: write every output
+    if reader.container == "jsonl":
+        job_sha, results = _write_jsonl(Path(job_path), prep, plans, outs, cfg, stat0)
+    else:
+        from safemix.utils import sha256_file
+
+        job_sha = sha256_file(job_path)
+        writer_args = {"schema": reader.schema_name, "container": reader.container,
+                       "column_map": reader.column_map, "columns": reader.columns}
+        results = [_write_examples(users, lines, prep, p, o, cfg, writer_args) for p, o in zip(plans, outs, strict=True)]
+    inputs = _inputs_manifest(job_path, job_sha, prep, reader, sset)
+    return [_file_report(prep, plan, cfg, inputs, out_path, outputs)
+            for plan, out_path, outputs in zip(plans, outs, results, strict=True)]
+
+
+def _scan_job(reader: Any, sset: SafetySet, cfg: MixConfig, tok: Any,
+              path: str) -> tuple[_Prepared, list[Example], list[int]]:
+    """Pass 1: validate, count, dedupe; the user Examples and their lines are kept only for
+    containers without raw rows (a JSONL job is copied from its bytes in pass 2)."""
+    scan = _JobScan(sset, cfg, tok, path)
     users: list[Example] = []
     lines: list[int] = []
     streaming = reader.container == "jsonl"
@@ -599,32 +620,20 @@ def mix_files(job_path: str | Path, out: str | Path, cfg: MixConfig, *, safety: 
             if scan.n % 10000 == 0:
                 bar.update(10000)
         bar.update(scan.n % 10000)
-    prep = scan.finish()
-    plans = [_plan(prep, kind, value, cfg) for kind, value in amounts]  # all checked before writing
+    return scan.finish(), users, lines
 
-    # pass 2: write every output
-    writer_args = {"schema": reader.schema_name, "container": reader.container,
-                   "column_map": reader.column_map, "columns": reader.columns}
-    if streaming:
-        job_sha, results = _write_jsonl(Path(job_path), prep, plans, outs, cfg, stat0)
-    else:
-        from safemix.utils import sha256_file
 
-        job_sha = sha256_file(job_path)
-        results = [_write_examples(users, lines, prep, p, o, cfg, writer_args) for p, o in zip(plans, outs, strict=True)]
-
-    reports = []
-    inputs = _inputs_manifest(job_path, job_sha, prep, reader, sset)
+def _file_report(prep: _Prepared, plan: _Plan, cfg: MixConfig, inputs: dict, out_path: Path,
+                 outputs: dict) -> MixReport:
+    """The report of one written mix, with its manifest written beside the data."""
     from safemix.utils import write_json
 
-    for plan, out_path, outputs in zip(plans, outs, results, strict=True):
-        rep = _report(prep, plan, cfg)
-        rep.manifest = _manifest(rep, prep, cfg, inputs, outputs)
-        man = out_path.parent / MANIFEST_NAME
-        write_json(man, rep.manifest)
-        rep.paths = {"data": str(out_path), "provenance": outputs["provenance"]["path"], "manifest": str(man)}
-        reports.append(rep)
-    return reports
+    rep = _report(prep, plan, cfg)
+    rep.manifest = _manifest(rep, prep, cfg, inputs, outputs)
+    man = out_path.parent / MANIFEST_NAME
+    write_json(man, rep.manifest)
+    rep.paths = {"data": str(out_path), "provenance": outputs["provenance"]["path"], "manifest": str(man)}
+    return rep
 
 
 @contextlib.contextmanager
@@ -708,19 +717,16 @@ _USER_PROV = b'{"row": %d, "source": "user", "job_line": %d}'
 
 
 class _JsonlOutput:
-    """One mixed JSONL job being written: user rows copied through, safety rows slotted in.
-
-    Safety row k goes right before user row `pos[k] - k` (that many user rows precede it),
-    so runs of user rows between two safety rows are copied as one slice of the block.
-    """
+    """One mixed JSONL job being written: user rows copied through, safety rows slotted in,
+    in the order of `plan.runs`; a run of user rows is copied as slices of the blocks read."""
 
     def __init__(self, prep: _Prepared, plan: _Plan, cfg: MixConfig, data: _HashingSink, prov: _HashingSink,
                  eol: bytes = b"\n") -> None:
         self.prep, self.plan, self.cfg, self.data, self.prov = prep, plan, cfg, data, prov
         self.eol = eol  # the job's line ending (b"\r\n" for a CRLF job), used for safety rows
-        # user index before which each safety row goes; a sentinel past the end
-        self.before = [p - k for k, p in enumerate(plan.positions)] + [prep.n_user + 1]
-        self.row, self.k, self.users = 0, 0, 0
+        self.runs = P.runs(prep.n_user, plan.positions)
+        self.run = next(self.runs, None)
+        self.row, self.users = 0, 0
         # JSON of each used safety row and of its provenance minus row/repeat, encoded once
         self.rec_b: dict[int, bytes] = {}
         self.prov_mid: dict[int, bytes] = {}
@@ -731,8 +737,8 @@ class _JsonlOutput:
                 del mid["row"], mid["repeat"]
                 self.prov_mid[i] = json.dumps(mid, ensure_ascii=False).encode()[1:-1]
 
-    def _safety_row(self) -> None:
-        idx, rep = self.plan.chosen[self.k]
+    def _safety_row(self, k: int) -> None:
+        idx, rep = self.plan.chosen[k]
         # same bytes as json.dumps(_safety_prov(...)): row first, repeat last
         prov_b = b'{"row": %d, %s, "repeat": %d}' % (self.row, self.prov_mid[idx], rep)
         rec = self.rec_b[idx]
@@ -741,15 +747,22 @@ class _JsonlOutput:
         self.data.add(rec + self.eol)
         self.prov.add(prov_b + b"\n")
         self.row += 1
-        self.k += 1
 
-    def _due(self) -> None:
-        while self.before[self.k] == self.users:
-            self._safety_row()
+    def _room(self) -> int:
+        """User rows to write before the next safety row, once the safety rows due are written."""
+        while self.run is not None:
+            kind, a, b = self.run
+            if kind == "user" and self.users < b:
+                return b - self.users
+            if kind == "safety":
+                for k in range(a, b):
+                    self._safety_row(k)
+            self.run = next(self.runs, None)
+        return 0  # past the plan: the job grew (pass 2 stops before this)
 
     def user(self, line: int, raw: bytes) -> None:
         """One user row (raw bytes with its newline)."""
-        self._due()
+        self._room()
         prov_b = _USER_PROV % (self.row, line)
         if self.cfg.inline_provenance:
             body = raw.rstrip()
@@ -767,8 +780,10 @@ class _JsonlOutput:
             return
         s, m = 0, len(lines)
         while s < m:
-            self._due()
-            e = min(m, s + self.before[self.k] - self.users)
+            room = self._room()
+            if room <= 0:
+                raise InputError("the job file changed while it was being mixed; run again")
+            e = min(m, s + room)
             self.data.add(b"\n".join(lines[s:e]) + b"\n", e - s)
             r0, l0 = self.row - s, first_line
             self.prov.add(b"".join([_USER_PROV % (r0 + i, l0 + i) + b"\n" for i in range(s, e)]), e - s)
@@ -777,8 +792,7 @@ class _JsonlOutput:
             s = e
 
     def finish(self) -> None:
-        while self.k < len(self.plan.chosen):  # rows after the last user row (append, spread's tail)
-            self._safety_row()
+        self._room()  # the safety rows after the last user row (append, spread's tail)
         self.data.flush()
         self.prov.flush()
 
@@ -879,12 +893,8 @@ def _write_examples(users: list[Example], lines: list[int], prep: _Prepared, pla
     as_json = writer_args["container"] in ("json", "jsonl")
     rows: list[Example] = []
     provs: list[dict[str, Any]] = []
-    for row, u, k in _interleave(prep.n_user, plan):
-        if u >= 0:
-            ex, prov = users[u], _user_prov(row, lines[u])
-        else:
-            idx, rep = plan.chosen[k]
-            ex, prov = prep.converted[idx], _safety_prov(prep, row, idx, rep)
+    for prov, u, k in _mixed_rows(prep, plan, lines):
+        ex = users[u] if u >= 0 else prep.converted[plan.chosen[k][0]]
         if cfg.inline_provenance:
             extra = {**(ex.metadata.get("extra") or {}),
                      cfg.inline_key: prov if as_json else json.dumps(prov, ensure_ascii=False)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
 from safemix.errors import ConfigError
@@ -130,6 +130,33 @@ def positions(strategy: str, total: int, n_safety: int, seed: int) -> list[int]:
     if strategy == "append":
         return append_positions(total, n_safety)
     raise ConfigError(f"unknown mix strategy {strategy!r}; choose spread, shuffle or append")
+
+
+def runs(n_user: int, positions: Sequence[int]) -> Iterator[tuple[str, int, int]]:
+    """The mixed order as runs, whatever the strategy: ("user", a, b) is user rows a..b-1 and
+    ("safety", a, b) the a-th..(b-1)-th safety rows, where `positions` are the sorted output
+    rows of the safety rows (safety row k follows `positions[k] - k` user rows). Runs are
+    never empty. Every writer of a mixed job follows this one order.
+
+    >>> list(runs(3, [0, 2, 5]))
+    [('safety', 0, 1), ('user', 0, 1), ('safety', 1, 2), ('user', 1, 3), ('safety', 2, 3)]
+    >>> list(runs(2, [])), list(runs(0, [0, 1]))
+    ([('user', 0, 2)], [('safety', 0, 2)])
+    """
+    u = k = 0
+    n = len(positions)
+    while k < n or u < n_user:
+        stop = positions[k] - k if k < n else n_user  # user rows before the next safety row
+        if stop < u or stop > n_user:
+            raise ValueError(f"safety positions must be sorted, distinct and below {n_user + n}")
+        if stop > u:
+            yield "user", u, stop
+            u = stop
+        k0 = k
+        while k < n and positions[k] - k == u:
+            k += 1
+        if k > k0:
+            yield "safety", k0, k
 
 
 def _check_total(total: int, n_safety: int) -> None:

@@ -122,7 +122,7 @@ def run_decontam(args: argparse.Namespace) -> int:
         seeds = load_builtin_seeds()
         items = [Item(s.id, s.request, s.source) for s in seeds]
     else:
-        from safemix.eval.probes import probes_from_table, read_table
+        from safemix.formats.prompts import probes_from_table, read_table
 
         table = read_table(args.input)
         pairs = probes_from_table(table, {"prompt": args.column} if args.column else None, use_labels=False)

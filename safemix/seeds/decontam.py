@@ -165,7 +165,7 @@ def decontamination_report(inputs: list[Item], against: list[Item], *, input_sou
 
 # --------------------------------------------------------------------------- writing back
 def write_kept_rows(table: Any, keep: list[int], out: str | os.PathLike) -> Path:
-    """Write rows `keep` (indices into `table.rows`) of a `safemix.eval.probes.Table`
+    """Write rows `keep` (indices into `table.rows`) of a `safemix.formats.prompts.Table`
     to `out` in the same container, atomically. JSONL lines are copied byte for byte."""
     import json
 
@@ -242,7 +242,7 @@ def load_against(path: str | os.PathLike, column: str | None = None) -> list[Ite
     """Every prompt of an evaluation file (any label), as Items whose source is the path."""
     if not Path(path).exists():
         raise InputError("evaluation file not found", path=str(path))
-    from safemix.eval.probes import probes_from_table, read_table
+    from safemix.formats.prompts import probes_from_table, read_table
 
     table = read_table(path)
     probes = probes_from_table(table, {"prompt": column} if column else None, use_labels=False)

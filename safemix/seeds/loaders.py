@@ -30,7 +30,7 @@ ANSWER_COLUMNS = ("answer",)
 
 
 def _find(columns: list[str], candidates: tuple[str, ...]) -> str | None:
-    from safemix.eval.probes import find_column
+    from safemix.formats.prompts import find_column
 
     return find_column(columns, candidates)
 
@@ -101,7 +101,7 @@ def _columns_record(rec: dict, cm: dict[str, str]) -> dict[str, Any]:
 
 def load_seed_file(path: str | os.PathLike, column_map: dict[str, str] | None = None) -> list[Seed]:
     """Seeds from an external file or `datasets` folder (see the module docstring for formats)."""
-    from safemix.eval.probes import read_table
+    from safemix.formats.prompts import read_table
 
     table = read_table(path)
     if not table.rows:

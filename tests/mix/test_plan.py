@@ -177,3 +177,20 @@ def test_streaming_writer_places_rows_at_planned_positions(n_user, data):
         users = [(p["job_line"], out[p["row"]]) for p in prov if p["source"] == "user"]
         assert [u for u, _ in users] == sorted(u for u, _ in users)
         assert all(row == job_lines[ln - 1] for ln, row in users)
+
+
+def test_runs_is_the_order_of_the_positions():
+    """plan.runs (the one interleave every writer follows) puts safety row k at positions[k]."""
+    import random
+
+    from safemix.mix.plan import positions, runs
+
+    rng = random.Random(0)
+    for _ in range(300):
+        n_user, n_safety = rng.randrange(0, 30), rng.randrange(0, 12)
+        pos = positions(rng.choice(["spread", "shuffle", "append"]), n_user + n_safety, n_safety, rng.randrange(9))
+        order = [(kind, i) for kind, a, b in runs(n_user, pos) for i in range(a, b)]
+        assert [r for r, (kind, _) in enumerate(order) if kind == "safety"] == pos
+        assert [i for kind, i in order if kind == "user"] == list(range(n_user))
+        assert [i for kind, i in order if kind == "safety"] == list(range(n_safety))
+        assert all(b > a for _, a, b in runs(n_user, pos))
