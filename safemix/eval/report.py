@@ -8,6 +8,8 @@
   `safemix run` writes to report/): comparison.html (self-contained), comparison.md,
   comparison.json, sweep.md, and the sweep, over-refusal, retention and Pareto plots, with
   trade-off labels placed by `place_labels` so that they never overlap or leave the axes.
+- `write_fidelity_table(eval_dirs, path, parts)` — a run's fidelity.md: the form fidelity of
+  each variant's safety rows, from the generate manifests beside its eval folders.
 """
 
 from __future__ import annotations
@@ -832,6 +834,52 @@ STYLE_NOTE = ("`job` = harmful probes in the job's own format and prompting styl
               "nor a compliance (e.g. the model answers with a task label). `over-refusal` = benign and "
               "benign-but-sensitive probes, asked in that style, that the model refused: a method that makes the "
               "model refuse everything in the job's format scores high refusal and high over-refusal.")
+
+
+# ------------------------------------------------------------------------------ form fidelity
+FIDELITY_NOTE = ("Parts: turn structure, lengths (request, answer, row), the job's user template, system "
+                 "prompt, character classes, language (n/a until a detector is wired in); each is 1 minus a "
+                 "distance in [0, 1], the score is their mean (safemix/generate/fidelity.py).")
+
+
+def fidelity_rows(eval_dirs: list[str | Path]) -> list[dict[str, Any]]:
+    """The form fidelity of each variant's safety rows, read from its generate manifest
+    (`../generate/safety.manifest.json` beside its eval folder, as `safemix run` lays them out)."""
+    rows = []
+    for d in eval_dirs:
+        man = Path(d).parent / "generate" / "safety.manifest.json"
+        if not man.is_file():
+            continue  # the `none` variant, or a run made before the generate stage existed
+        m = json.loads(man.read_text())
+        fid = m.get("fidelity") or {}
+        rows.append({"run": Path(d).parent.name, "method": m.get("method"), "rows": m.get("generated"),
+                     "score": fid.get("score"), "parts": fid.get("parts") or {}})
+    return rows
+
+
+def write_fidelity_table(eval_dirs: list[str | Path], path: Path, parts: list[str] | tuple[str, ...] | None = None
+                         ) -> Path | None:
+    """Markdown: per variant, how close its safety rows are to the job's rows in form (score and
+    parts, see safemix/generate/fidelity.py); None when no variant generated safety rows.
+    `parts`: the part columns in order (`safemix run` passes `safemix.generate.fidelity.PARTS`;
+    eval does not import generate); None: the parts the manifests name, in their order."""
+    rows = fidelity_rows(eval_dirs)
+    if not rows:
+        return None
+    if parts is None:
+        parts = list(dict.fromkeys(k for r in rows for k in r["parts"]))
+
+    def cell(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.2f}"
+
+    lines = ["# Form fidelity of the safety rows (1 = indistinguishable from the job's rows in form)", "",
+             "| run | method | rows | score | " + " | ".join(parts) + " |", "|" + "---|" * (4 + len(parts))]
+    lines += ["| " + " | ".join([r["run"], str(r["method"]), str(r["rows"]), cell(r["score"])]
+                                + [cell(r["parts"].get(k)) for k in parts]) + " |" for r in rows]
+    lines += ["", FIDELITY_NOTE]
+    with atomic_write(path) as f:
+        f.write("\n".join(lines) + "\n")
+    return path
 
 
 # ------------------------------------------------------------------------------ label placement
