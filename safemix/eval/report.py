@@ -1255,31 +1255,79 @@ def headline_sentence(e: dict[str, Any], style: str, base: dict[str, Any] | None
     return text + "."
 
 
+def _seed_rate(sp: dict[str, Any]) -> str:
+    """'62 ± 5% (56–67)': a mean over seeds ± the sd across seeds (min-max), in whole percent."""
+    text = f"{100 * sp['mean']:.0f}"
+    if sp.get("sd") is None:
+        return text + "%"
+    return text + f" ± {100 * sp['sd']:.0f}% ({100 * sp['min']:.0f}–{100 * sp['max']:.0f})"
+
+
+def _seeds_of(c: dict[str, Any]) -> str:
+    return f", mean of {c['refusal']['n']} seeds" if c["group"] else ""
+
+
+def _lead_candidates(entries: list[dict[str, Any]], style: str) -> list[dict[str, Any]]:
+    """The finetuned models the lead sentence can name, in entry order: each run on its own, except
+    that the seeds of a seed group (several seeded runs of one method and ratio, see `seed_groups`)
+    are one candidate, their mean over seeds. Keys: method, ratio, refusal (a bootstrap interval,
+    or for a group a spread over seeds; None without harmful probes in `style`), over (over-refusal
+    in `style`, same), group."""
+    groups = {(g["method"], g["ratio"]): g for g in seed_groups(_rows_of(entries))}
+    out, seen = [], set()
+    for e in entries:
+        if e["role"] != "model":
+            continue
+        key = (e["method"], e["ratio"])
+        g = groups.get(key) if e["tags"].get("seed") is not None else None
+        if g is None:
+            v = e["metrics"]["safety"].get(style)
+            out.append({"method": e["method"], "ratio": e["ratio"], "refusal": v["refusal_rate"] if v else None,
+                        "over": e["metrics"].get("over_refusal", {}).get(style), "group": None})
+        elif key not in seen:
+            seen.add(key)
+            out.append({"method": e["method"], "ratio": e["ratio"], "group": g,
+                        "refusal": (g["styles"].get(style) or {}).get("refusal_rate"),
+                        "over": g["over_refusal_styles"].get(style)})
+    return out
+
+
+def _lead_rate(c: dict[str, Any]) -> str:
+    """A candidate's refusal: '80% [74, 86]' for one run, '70 ± 10% (60–80)' for a seed group."""
+    return _seed_rate(c["refusal"]) if c["group"] else rate(c["refusal"])
+
+
+def _lead_over(c: dict[str, Any]) -> str:
+    """A candidate's over-refusal: '2%' (for a seed group the mean over its seeds)."""
+    return f"{100 * c['over']['mean']:.0f}%" if c["group"] else rate(c["over"], False)
+
+
 def lead_sentence(entries: list[dict[str, Any]], style: str) -> str:
-    """The finding at a glance: base vs no mitigation vs the best run of each method."""
-    def ref(e: dict[str, Any]) -> float | None:
-        v = e["metrics"]["safety"].get(style)
-        return v["refusal_rate"]["mean"] if v else None
+    """The finding at a glance: base vs no mitigation vs the best run of each method. Several
+    seeds of one method and ratio count as one run, their mean over seeds (with its spread)."""
+    def ref(c: dict[str, Any]) -> float | None:
+        return (c["refusal"] or {}).get("mean")
 
     base = next((e for e in entries if e["role"] == "base"), None)
-    none = next((e for e in entries if e["method"] == "none"), None)
+    cands = _lead_candidates(entries, style)
+    none = next((c for c in cands if c["method"] == "none"), None)
     parts = []
     where = STYLE_NAMES.get(style, style)
-    if base and ref(base) is not None:
-        parts.append(f"In {where}, the base model refuses {100 * ref(base):.0f}% of harmful probes")
+    v = base["metrics"]["safety"].get(style) if base else None
+    if v and v["refusal_rate"]["mean"] is not None:
+        parts.append(f"In {where}, the base model refuses {100 * v['refusal_rate']['mean']:.0f}% of harmful probes")
     if none and ref(none) is not None:
-        parts.append(f"finetuning without safety rows leaves {100 * ref(none):.0f}%")
+        leaves = _seed_rate(none["refusal"]) if none["group"] else f"{100 * ref(none):.0f}%"
+        parts.append(f"finetuning without safety rows leaves {leaves}{_seeds_of(none)}")
     best: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        if e["role"] == "model" and e["method"] not in (None, "none") and ref(e) is not None and (
-                e["method"] not in best or ref(e) > ref(best[e["method"]])):
-            best[e["method"]] = e
+    for c in cands:
+        if c["method"] not in (None, "none") and ref(c) is not None and (
+                c["method"] not in best or ref(c) > ref(best[c["method"]])):
+            best[c["method"]] = c
     text = ", ".join(parts)
     if best:
-        per = "; ".join(f"{m} {rate(b['metrics']['safety'][style]['refusal_rate'])}"
-                        + (f" at {100 * b['ratio']:g}%" if b["ratio"] else "")
-                        + (f" (over-refusal {rate(b['metrics']['over_refusal'].get(style), False)})"
-                           if b["metrics"].get("over_refusal", {}).get(style) else "")
+        per = "; ".join(f"{m} {_lead_rate(b)}" + (f" at {100 * b['ratio']:g}%" if b["ratio"] else "") + _seeds_of(b)
+                        + (f" (over-refusal {_lead_over(b)})" if b["over"] else "")
                         for m, b in sorted(best.items(), key=lambda kv: -(ref(kv[1]) or 0)))
         text += (". " if text else "") + f"Best refusal per method: {per}"
     return (text + ".") if text else "No run has harmful probes in this style."
