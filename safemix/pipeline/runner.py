@@ -10,7 +10,8 @@
         train/model/              the finetuned model (+ checkpoints while training)
         eval/results.json         task metric, refusal / attack success per style, retention
       base_samples.jsonl          the base model's answers, shared by every variant's eval
-      report/                     comparison.html/.md/.json, sweep.md and plots over variants
+      report/                     comparison.html/.md/.json, sweep.md, fidelity.md and plots over
+                                  variants, all written by safemix.eval.report
 
 A stage is skipped when its manifest records the same inputs and config; a run killed
 anywhere resumes at the stage it was in (training from its last checkpoint, evaluation
@@ -28,14 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from safemix.eval.report import (  # noqa: F401  (moved to the report module; importable from here)
-    SWEEP_STYLES,
-    headline_lines,
-    sweep_columns,
-    sweep_rows,
-    write_fidelity_table,
-    write_sweep_table,
-)
+# The report (tables, plots, fidelity.md) is all eval/report.py's; write_sweep_table stays
+# importable from here, as before.
+from safemix.eval.report import headline_lines, write_fidelity_table, write_sweep_table  # noqa: F401
 from safemix.pipeline.config import RunConfig
 from safemix.pipeline.stages import Stage
 from safemix.utils import sha256_file, write_json
