@@ -193,7 +193,8 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     data = load_yaml(path) if path else {}
     if section is not None:
         data = data.get(section) or {}
-    data = apply_overrides(data, overrides or [])
+    merge = getattr(cls, "merge_overrides", apply_overrides)  # a config whose keys interact (RunConfig: seeds)
+    data = merge(data, overrides or [])
     try:
         return from_dict(cls, data)
     except ConfigError as e:

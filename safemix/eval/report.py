@@ -8,6 +8,8 @@
   `safemix run` writes to report/): comparison.html (self-contained), comparison.md,
   comparison.json, sweep.md, and the sweep, over-refusal, retention and Pareto plots, with
   trade-off labels placed by `place_labels` so that they never overlap or leave the axes.
+- `write_fidelity_table(eval_dirs, path, parts)` — a run's fidelity.md: the form fidelity of
+  each variant's safety rows, from the generate manifests beside its eval folders.
 """
 
 from __future__ import annotations
@@ -213,19 +215,23 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tuple[str, list[str], list[list[str]], str]]:
-    """section id -> (title, header, rows, note). Shared by Markdown and HTML."""
-    m, roles = res["metrics"], list(res["metrics"])
-    t: dict[str, tuple[str, list[str], list[list[str]], str]] = {}
+_Table = tuple[str, list[str], list[list[str]], str]
+
+
+def _summary_table(res: dict[str, Any]) -> _Table:
+    m = res["metrics"]
     rows = []
-    for role in roles:
+    for role in m:
         s = m[role]["safety"].get("all", {})
         rows.append([role, res["models"].get(role, {}).get("model", ""), pct(s.get("attack_success_rate")),
                      pct(s.get("refusal_rate")), pct(m[role]["over_refusal"].get("all")),
                      pct(m[role].get("task")) if "task" in m[role] else "n/a"])
-    t["summary"] = ("Summary", ["model", "name", "attack success (all styles)", "refusal (all styles)",
-                                "over-refusal", f"task ({res.get('task_metric') or 'none'})"], rows,
-                    f"Primary judge: {res['primary_judge']}. Brackets: bootstrap 95% intervals.")
+    return ("Summary", ["model", "name", "attack success (all styles)", "refusal (all styles)",
+                        "over-refusal", f"task ({res.get('task_metric') or 'none'})"], rows,
+            f"Primary judge: {res['primary_judge']}. Brackets: bootstrap 95% intervals.")
+
+
+def _setup_table(res: dict[str, Any]) -> _Table:
     cfg = res["config"]
     prof = res.get("profile") or {}
     rows = [["probe sets", ", ".join(res["probe_sets"])],
@@ -239,23 +245,31 @@ def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tup
              if res.get("profile_heldout") else "none"],
             ["identity shift in job", str(prof.get("identity_shift")) if prof else "n/a"],
             ["tags", tags_text(res.get("tags")) or "none"]]
-    t["setup"] = ("Setup", ["item", "value"], rows, "")
-    if "retention" in res:
-        rows = []
-        for st, e in res["retention"]["safety"].items():
-            rows.append([st, pct({"mean": e["refusal_rate"]["base"]}), pct({"mean": e["refusal_rate"]["model"]}),
-                         pp(e["refusal_rate"]["delta"]), pct({"mean": e["attack_success_rate"]["base"]}),
-                         pct({"mean": e["attack_success_rate"]["model"]}), pp(e["attack_success_rate"]["delta"])])
-        note = "Delta = finetuned - base, paired bootstrap over identical probes."
-        if "task" in res["retention"]:
-            tr = res["retention"]["task"]
-            note += (f" Task {tr['metric']}: base {pct({'mean': tr['base']})}, finetuned "
-                     f"{pct({'mean': tr['model']})}, delta {pp(tr['delta'])}.")
-        t["retention"] = ("Safety retention (base -> finetuned)", ["style", "refusal base", "refusal finetuned",
-                          "refusal delta", "ASR base", "ASR finetuned", "ASR delta"], rows, note)
-    else:
-        t["retention"] = ("Safety retention (base -> finetuned)", ["note"],
-                          [["No base model was evaluated (set eval.base_model for retention)."]], "")
+    return ("Setup", ["item", "value"], rows, "")
+
+
+def _retention_table(res: dict[str, Any]) -> _Table:
+    if "retention" not in res:
+        return ("Safety retention (base -> finetuned)", ["note"],
+                [["No base model was evaluated (set eval.base_model for retention)."]], "")
+    rows = []
+    for st, e in res["retention"]["safety"].items():
+        rows.append([st, pct({"mean": e["refusal_rate"]["base"]}), pct({"mean": e["refusal_rate"]["model"]}),
+                     pp(e["refusal_rate"]["delta"]), pct({"mean": e["attack_success_rate"]["base"]}),
+                     pct({"mean": e["attack_success_rate"]["model"]}), pp(e["attack_success_rate"]["delta"])])
+    note = "Delta = finetuned - base, paired bootstrap over identical probes."
+    if "task" in res["retention"]:
+        tr = res["retention"]["task"]
+        note += (f" Task {tr['metric']}: base {pct({'mean': tr['base']})}, finetuned "
+                 f"{pct({'mean': tr['model']})}, delta {pp(tr['delta'])}.")
+    return ("Safety retention (base -> finetuned)", ["style", "refusal base", "refusal finetuned",
+            "refusal delta", "ASR base", "ASR finetuned", "ASR delta"], rows, note)
+
+
+def _probe_tables(res: dict[str, Any]) -> dict[str, _Table]:
+    """The styles, categories, over-refusal and task sections."""
+    m, roles = res["metrics"], list(res["metrics"])
+    t: dict[str, _Table] = {}
     rows = [[role, st, pct(v["refusal_rate"]), pct(v["attack_success_rate"]), pct(v["other_rate"]), str(v["n"])]
             for role in roles for st, v in m[role]["safety"].items()]
     t["styles"] = ("Harmful probes by style", ["model", "style", "refused", "complied (ASR)", "other", "n"], rows,
@@ -272,6 +286,11 @@ def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tup
             for role in roles if "task" in m[role]]
     t["task"] = ("Task performance", ["model", "metric", "score", "n"],
                  rows or [["-", "none", "n/a (no validation data)", "0"]], "")
+    return t
+
+
+def _judge_tables(res: dict[str, Any]) -> dict[str, _Table]:
+    """The judges (counts, agreement) and disagreements sections."""
     j = res["judges"]
     rows = [[name, str(c["refused"]), str(c["complied"]), str(c["other"])] for name, c in j["counts"].items()]
     note = ""
@@ -279,20 +298,32 @@ def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tup
         note = "Agreement: " + "; ".join(
             f"{p['a']} vs {p['b']}: {100 * p['agreement']:.1f}% (kappa {p['kappa']:.2f})" if p["kappa"] is not None
             else f"{p['a']} vs {p['b']}: n/a" for p in j["agreement"])
-    t["judges"] = ("Judges", ["judge", "refused", "complied", "other"], rows, note or "One judge (no agreement to report).")
+    judges = ("Judges", ["judge", "refused", "complied", "other"], rows, note or "One judge (no agreement to report).")
     rows = [[d["role"], d["style"], d["request"][:120], d["response"][:200],
              ", ".join(f"{k}={v}" for k, v in d["outcomes"].items())] for d in j.get("disagreements", [])[:50]]
-    t["disagreements"] = ("Judge disagreements", ["model", "style", "request", "response", "outcomes"],
-                          rows or [["-", "-", "-", "-", "none"]],
-                          f"{j.get('n_disagreements', 0)} in total; the first 50 shown (all in results.json, up to {MAX_DISAGREEMENTS}).")
-    ex = _examples(records, res["primary_judge"])
-    t["examples"] = ("Example responses", ["model", "style", "outcome", "request", "response"], ex,
-                     "One sample per model, style and outcome; every sample is in samples.jsonl.")
+    return {"judges": judges,
+            "disagreements": ("Judge disagreements", ["model", "style", "request", "response", "outcomes"],
+                              rows or [["-", "-", "-", "-", "none"]],
+                              f"{j.get('n_disagreements', 0)} in total; the first 50 shown (all in results.json, "
+                              f"up to {MAX_DISAGREEMENTS}).")}
+
+
+def _reproducibility_table(res: dict[str, Any]) -> _Table:
     v = res["versions"]
     rows = [["git commit", f"{res['git'].get('commit')}" + (" (dirty)" if res["git"].get("dirty") else "")],
             ["created", res["created"]], ["schema version", str(res["schema_version"])],
             ["seconds", str(res.get("seconds"))]] + [[k, str(val)] for k, val in v.items()]
-    t["reproducibility"] = ("Reproducibility", ["item", "value"], rows, "The full configuration is in results.json.")
+    return ("Reproducibility", ["item", "value"], rows, "The full configuration is in results.json.")
+
+
+def _tables(res: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, _Table]:
+    """section id -> (title, header, rows, note). Shared by Markdown and HTML."""
+    t = {"summary": _summary_table(res), "setup": _setup_table(res), "retention": _retention_table(res),
+         **_probe_tables(res), **_judge_tables(res)}
+    t["examples"] = ("Example responses", ["model", "style", "outcome", "request", "response"],
+                     _examples(records, res["primary_judge"]),
+                     "One sample per model, style and outcome; every sample is in samples.jsonl.")
+    t["reproducibility"] = _reproducibility_table(res)
     return t
 
 
@@ -805,6 +836,52 @@ STYLE_NOTE = ("`job` = harmful probes in the job's own format and prompting styl
               "model refuse everything in the job's format scores high refusal and high over-refusal.")
 
 
+# ------------------------------------------------------------------------------ form fidelity
+FIDELITY_NOTE = ("Parts: turn structure, lengths (request, answer, row), the job's user template, system "
+                 "prompt, character classes, language (n/a until a detector is wired in); each is 1 minus a "
+                 "distance in [0, 1], the score is their mean (safemix/generate/fidelity.py).")
+
+
+def fidelity_rows(eval_dirs: list[str | Path]) -> list[dict[str, Any]]:
+    """The form fidelity of each variant's safety rows, read from its generate manifest
+    (`../generate/safety.manifest.json` beside its eval folder, as `safemix run` lays them out)."""
+    rows = []
+    for d in eval_dirs:
+        man = Path(d).parent / "generate" / "safety.manifest.json"
+        if not man.is_file():
+            continue  # the `none` variant, or a run made before the generate stage existed
+        m = json.loads(man.read_text())
+        fid = m.get("fidelity") or {}
+        rows.append({"run": Path(d).parent.name, "method": m.get("method"), "rows": m.get("generated"),
+                     "score": fid.get("score"), "parts": fid.get("parts") or {}})
+    return rows
+
+
+def write_fidelity_table(eval_dirs: list[str | Path], path: Path, parts: list[str] | tuple[str, ...] | None = None
+                         ) -> Path | None:
+    """Markdown: per variant, how close its safety rows are to the job's rows in form (score and
+    parts, see safemix/generate/fidelity.py); None when no variant generated safety rows.
+    `parts`: the part columns in order (`safemix run` passes `safemix.generate.fidelity.PARTS`;
+    eval does not import generate); None: the parts the manifests name, in their order."""
+    rows = fidelity_rows(eval_dirs)
+    if not rows:
+        return None
+    if parts is None:
+        parts = list(dict.fromkeys(k for r in rows for k in r["parts"]))
+
+    def cell(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.2f}"
+
+    lines = ["# Form fidelity of the safety rows (1 = indistinguishable from the job's rows in form)", "",
+             "| run | method | rows | score | " + " | ".join(parts) + " |", "|" + "---|" * (4 + len(parts))]
+    lines += ["| " + " | ".join([r["run"], str(r["method"]), str(r["rows"]), cell(r["score"])]
+                                + [cell(r["parts"].get(k)) for k in parts]) + " |" for r in rows]
+    lines += ["", FIDELITY_NOTE]
+    with atomic_write(path) as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 # ------------------------------------------------------------------------------ label placement
 def _save_png(fig: Any, path: Path) -> None:
     """Atomically, at the figure's own dpi and size: the label boxes measured on screen are
@@ -991,6 +1068,59 @@ def _seed_dots(ax: Any, xs: list[float], pts: list[tuple[float, dict[str, Any]]]
                     alpha=0.7, markersize=7, markeredgewidth=0.9, zorder=5)
 
 
+def _sweep_panel(ax: Any, se: dict[str, Any], methods: list[str], step: float, handles: dict[str, Any]) -> None:
+    """One style's panel of the sweep plot: the base band, each method's line (offset a little
+    per method so bars do not hide each other) and the unmitigated run at ratio 0."""
+    if se["base"] and se["base"].get("mean") is not None:
+        b = se["base"]
+        lo, hi = (b["low"], b["high"]) if b.get("low") is not None else (b["mean"], b["mean"])
+        handles[BASE_NAME] = ax.axhspan(lo, hi, color="0.6", alpha=0.25, lw=0, label=BASE_NAME)
+        ax.axhline(b["mean"], color="0.45", ls=":", lw=1)
+    for k, m in enumerate(methods):
+        pts = ([(0.0, se["none"])] if se["none"] and se["none"].get("mean") is not None else []) + \
+            se["methods"].get(m, [])
+        if not se["methods"].get(m):
+            continue
+        off = (k - (len(methods) - 1) / 2) * step
+        xs = [r + (off if r > 0 else 0.0) for r, _ in pts]
+        yerr = [[_err(c)[0] for _, c in pts], [_err(c)[1] for _, c in pts]]
+        h = ax.errorbar(xs, [v["mean"] for _, v in pts], yerr=yerr, fmt="o", color=METHOD_COLORS.get(m), capsize=3, lw=1.6, markersize=5, elinewidth=0.9,
+                        ls="--" if m in CONTROL_METHODS else "-", label=m)
+        handles.setdefault(m, h)
+        _seed_dots(ax, xs, pts, METHOD_COLORS.get(m))
+    if se["none"] and se["none"].get("mean") is not None:
+        n = se["none"]
+        handles["none (ratio 0)"] = ax.errorbar([0.0], [n["mean"]], yerr=[[v] for v in _err(n)], fmt="D",
+                                                color="black", capsize=3, markersize=5, zorder=4,
+                                                label="none (ratio 0)")
+        _seed_dots(ax, [0.0], [(0.0, n)], "black")
+
+
+def _sweep_axes(ax: Any, style: str, ratios: list[float], step: float) -> None:
+    """A sweep panel's title, ratio ticks, limits and percent axis."""
+    ax.set_title(STYLE_TITLES.get(style, style), fontsize=9)
+    ax.set_xticks(ratios, [f"{100 * r:g}%" for r in ratios])
+    ax.set_xlim(min(ratios) - 6 * step - 0.004, max(ratios) + 6 * step + 0.004)
+    ax.set_ylim(-0.03, 1.03)
+    _percent_axis(ax.yaxis)
+    ax.grid(alpha=0.3)
+
+
+def _sweep_legend(fig: Any, axes: Any, handles: dict[str, Any], spare: int) -> None:
+    """The legend in the spare panel when there is one, else below the panels; then the layout."""
+    nrows, ncols = len(axes), len(axes[0])
+    labels = list(handles)
+    if spare:
+        last = axes[nrows - 1][ncols - 1]
+        last.legend([handles[k] for k in labels], labels, loc="center", fontsize=9, frameon=False,
+                    title="method (dashed: control)")
+        fig.tight_layout()
+    else:
+        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
+                   frameon=False, title="method (dashed: control)", title_fontsize=8)
+        fig.tight_layout(rect=(0, 0.13 if nrows == 1 else 0.08, 1, 1))
+
+
 def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_of, ylabel: str,
                title: str) -> dict[str, Any] | None:
     """One panel per probe style: `value_of(row, style)` against the mixing ratio, one line per
@@ -1016,36 +1146,8 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_
     handles: dict[str, Any] = {}
     for i, s in enumerate(styles):
         ax = axes[i // ncols][i % ncols]
-        se = series[s]
-        if se["base"] and se["base"].get("mean") is not None:
-            b = se["base"]
-            lo, hi = (b["low"], b["high"]) if b.get("low") is not None else (b["mean"], b["mean"])
-            handles[BASE_NAME] = ax.axhspan(lo, hi, color="0.6", alpha=0.25, lw=0, label=BASE_NAME)
-            ax.axhline(b["mean"], color="0.45", ls=":", lw=1)
-        for k, m in enumerate(methods):
-            pts = ([(0.0, se["none"])] if se["none"] and se["none"].get("mean") is not None else []) + \
-                se["methods"].get(m, [])
-            if not se["methods"].get(m):
-                continue
-            off = (k - (len(methods) - 1) / 2) * step
-            xs = [r + (off if r > 0 else 0.0) for r, _ in pts]
-            yerr = [[_err(c)[0] for _, c in pts], [_err(c)[1] for _, c in pts]]
-            h = ax.errorbar(xs, [v["mean"] for _, v in pts], yerr=yerr, fmt="o", color=METHOD_COLORS.get(m), capsize=3, lw=1.6, markersize=5, elinewidth=0.9,
-                            ls="--" if m in CONTROL_METHODS else "-", label=m)
-            handles.setdefault(m, h)
-            _seed_dots(ax, xs, pts, METHOD_COLORS.get(m))
-        if se["none"] and se["none"].get("mean") is not None:
-            n = se["none"]
-            handles["none (ratio 0)"] = ax.errorbar([0.0], [n["mean"]], yerr=[[v] for v in _err(n)], fmt="D",
-                                                    color="black", capsize=3, markersize=5, zorder=4,
-                                                    label="none (ratio 0)")
-            _seed_dots(ax, [0.0], [(0.0, n)], "black")
-        ax.set_title(STYLE_TITLES.get(s, s), fontsize=9)
-        ax.set_xticks(ratios, [f"{100 * r:g}%" for r in ratios])
-        ax.set_xlim(min(ratios) - 6 * step - 0.004, max(ratios) + 6 * step + 0.004)
-        ax.set_ylim(-0.03, 1.03)
-        _percent_axis(ax.yaxis)
-        ax.grid(alpha=0.3)
+        _sweep_panel(ax, series[s], methods, step, handles)
+        _sweep_axes(ax, s, ratios, step)
         if i % ncols == 0:
             ax.set_ylabel(ylabel)
         if i // ncols == nrows - 1 or (i + ncols) >= len(styles):
@@ -1053,16 +1155,7 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_
     for j in range(len(styles), nrows * ncols):
         axes[j // ncols][j % ncols].axis("off")
     fig.suptitle(title, fontsize=11)
-    labels = list(handles)
-    if spare:
-        last = axes[nrows - 1][ncols - 1]
-        last.legend([handles[k] for k in labels], labels, loc="center", fontsize=9, frameon=False,
-                    title="method (dashed: control)")
-        fig.tight_layout()
-    else:
-        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
-                   frameon=False, title="method (dashed: control)", title_fontsize=8)
-        fig.tight_layout(rect=(0, 0.13 if nrows == 1 else 0.08, 1, 1))
+    _sweep_legend(fig, axes, handles, spare)
     _save_png(fig, path)
     plt.close(fig)
     info: dict[str, Any] = {"styles": styles, "methods": methods, "ratios": ratios}
@@ -1162,31 +1255,79 @@ def headline_sentence(e: dict[str, Any], style: str, base: dict[str, Any] | None
     return text + "."
 
 
+def _seed_rate(sp: dict[str, Any]) -> str:
+    """'62 ± 5% (56–67)': a mean over seeds ± the sd across seeds (min-max), in whole percent."""
+    text = f"{100 * sp['mean']:.0f}"
+    if sp.get("sd") is None:
+        return text + "%"
+    return text + f" ± {100 * sp['sd']:.0f}% ({100 * sp['min']:.0f}–{100 * sp['max']:.0f})"
+
+
+def _seeds_of(c: dict[str, Any]) -> str:
+    return f", mean of {c['refusal']['n']} seeds" if c["group"] else ""
+
+
+def _lead_candidates(entries: list[dict[str, Any]], style: str) -> list[dict[str, Any]]:
+    """The finetuned models the lead sentence can name, in entry order: each run on its own, except
+    that the seeds of a seed group (several seeded runs of one method and ratio, see `seed_groups`)
+    are one candidate, their mean over seeds. Keys: method, ratio, refusal (a bootstrap interval,
+    or for a group a spread over seeds; None without harmful probes in `style`), over (over-refusal
+    in `style`, same), group."""
+    groups = {(g["method"], g["ratio"]): g for g in seed_groups(_rows_of(entries))}
+    out, seen = [], set()
+    for e in entries:
+        if e["role"] != "model":
+            continue
+        key = (e["method"], e["ratio"])
+        g = groups.get(key) if e["tags"].get("seed") is not None else None
+        if g is None:
+            v = e["metrics"]["safety"].get(style)
+            out.append({"method": e["method"], "ratio": e["ratio"], "refusal": v["refusal_rate"] if v else None,
+                        "over": e["metrics"].get("over_refusal", {}).get(style), "group": None})
+        elif key not in seen:
+            seen.add(key)
+            out.append({"method": e["method"], "ratio": e["ratio"], "group": g,
+                        "refusal": (g["styles"].get(style) or {}).get("refusal_rate"),
+                        "over": g["over_refusal_styles"].get(style)})
+    return out
+
+
+def _lead_rate(c: dict[str, Any]) -> str:
+    """A candidate's refusal: '80% [74, 86]' for one run, '70 ± 10% (60–80)' for a seed group."""
+    return _seed_rate(c["refusal"]) if c["group"] else rate(c["refusal"])
+
+
+def _lead_over(c: dict[str, Any]) -> str:
+    """A candidate's over-refusal: '2%' (for a seed group the mean over its seeds)."""
+    return f"{100 * c['over']['mean']:.0f}%" if c["group"] else rate(c["over"], False)
+
+
 def lead_sentence(entries: list[dict[str, Any]], style: str) -> str:
-    """The finding at a glance: base vs no mitigation vs the best run of each method."""
-    def ref(e: dict[str, Any]) -> float | None:
-        v = e["metrics"]["safety"].get(style)
-        return v["refusal_rate"]["mean"] if v else None
+    """The finding at a glance: base vs no mitigation vs the best run of each method. Several
+    seeds of one method and ratio count as one run, their mean over seeds (with its spread)."""
+    def ref(c: dict[str, Any]) -> float | None:
+        return (c["refusal"] or {}).get("mean")
 
     base = next((e for e in entries if e["role"] == "base"), None)
-    none = next((e for e in entries if e["method"] == "none"), None)
+    cands = _lead_candidates(entries, style)
+    none = next((c for c in cands if c["method"] == "none"), None)
     parts = []
     where = STYLE_NAMES.get(style, style)
-    if base and ref(base) is not None:
-        parts.append(f"In {where}, the base model refuses {100 * ref(base):.0f}% of harmful probes")
+    v = base["metrics"]["safety"].get(style) if base else None
+    if v and v["refusal_rate"]["mean"] is not None:
+        parts.append(f"In {where}, the base model refuses {100 * v['refusal_rate']['mean']:.0f}% of harmful probes")
     if none and ref(none) is not None:
-        parts.append(f"finetuning without safety rows leaves {100 * ref(none):.0f}%")
+        leaves = _seed_rate(none["refusal"]) if none["group"] else f"{100 * ref(none):.0f}%"
+        parts.append(f"finetuning without safety rows leaves {leaves}{_seeds_of(none)}")
     best: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        if e["role"] == "model" and e["method"] not in (None, "none") and ref(e) is not None and (
-                e["method"] not in best or ref(e) > ref(best[e["method"]])):
-            best[e["method"]] = e
+    for c in cands:
+        if c["method"] not in (None, "none") and ref(c) is not None and (
+                c["method"] not in best or ref(c) > ref(best[c["method"]])):
+            best[c["method"]] = c
     text = ", ".join(parts)
     if best:
-        per = "; ".join(f"{m} {rate(b['metrics']['safety'][style]['refusal_rate'])}"
-                        + (f" at {100 * b['ratio']:g}%" if b["ratio"] else "")
-                        + (f" (over-refusal {rate(b['metrics']['over_refusal'].get(style), False)})"
-                           if b["metrics"].get("over_refusal", {}).get(style) else "")
+        per = "; ".join(f"{m} {_lead_rate(b)}" + (f" at {100 * b['ratio']:g}%" if b["ratio"] else "") + _seeds_of(b)
+                        + (f" (over-refusal {_lead_over(b)})" if b["over"] else "")
                         for m, b in sorted(best.items(), key=lambda kv: -(ref(kv[1]) or 0)))
         text += (". " if text else "") + f"Best refusal per method: {per}"
     return (text + ".") if text else "No run has harmful probes in this style."
@@ -1400,33 +1541,21 @@ def render_comparison_html(doc: dict[str, Any], out: Path) -> str:
     return "\n".join(p)
 
 
-def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all",
-                 title: str | None = None) -> dict[str, Path]:
-    """The report over several eval runs, from their results.json (and samples.jsonl for the
-    examples): comparison.html (self-contained: plots embedded, opens from disk offline),
-    comparison.md, comparison.json (the table, the headline sentences and each plot's label
-    boxes), sweep.md and the plots sweep.png, over_refusal.png, retention.png and pareto.png.
-    `style` is the probe style of the headline, the runs table and the two trade-off plots."""
-    from safemix import __version__
+def _check_comparison_paths(run_dirs: list[str | Path], out: Path) -> None:
+    """The shared output guard: the report folder and files may not hold any run's results."""
     from safemix.outputs import OutputGuard
 
-    runs = [load_results(d) for d in run_dirs]
-    dirs = [Path(d) if Path(d).is_dir() else Path(d).parent for d in run_dirs]
-    out = Path(out)
     g = OutputGuard("report")
     for d in run_dirs:
         g.input(Path(d) / "results.json" if Path(d).is_dir() else d, sidecars=False)
     g.folder(out).manifest(out / "comparison.json")
     g.file(out / "comparison.md", out / "comparison.html", out / "sweep.md",
            *(out / f for f in PLOT_FILES.values())).check()
-    out.mkdir(parents=True, exist_ok=True)
-    labels = [r["label"] for r in runs]
-    if len(set(labels)) < len(labels):  # same folder names: make them unique by position
-        labels = [f"{lab} ({i + 1})" for i, lab in enumerate(labels)]
-    entries = _entries(runs, labels, dirs)
 
-    # comparison.json's table: one row per run, then its base model (once per base), as before;
-    # `name` is the display name the report uses.
+
+def _comparison_table(entries: list[dict[str, Any]], labels: list[str], style: str) -> list[dict[str, Any]]:
+    """comparison.json's table: one row per run, then its base model (once per base), as before;
+    `name` is the display name the report uses."""
     table = []
     by_input = sorted(entries, key=lambda e: (labels.index(e["label"]), e["role"] == "base"))
     for e in by_input:
@@ -1439,10 +1568,12 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
                       "over_refusal": m["over_refusal"].get("all"), "over_refusal_style": m["over_refusal"].get(style),
                       "task": m.get("task"),
                       "refusal_delta": ret.get("refusal_rate", {}).get("delta") if e["role"] == "model" else None})
+    return table
 
-    rows = _rows_of(entries)
-    plots: dict[str, dict[str, Any]] = {}
-    notes: list[str] = []
+
+def _sweep_plots(rows: list[dict[str, Any]], out: Path, plots: dict[str, dict[str, Any]], notes: list[str]) -> None:
+    """sweep.png (refusal of harmful probes) and over_refusal.png (benign probes refused) against
+    the mixing ratio, into `plots`; a note when there is no sweep to draw."""
     harm_styles = [s for s in SWEEP_STYLES[:-1] if any(s in r["styles"] for r in rows)] or ["all"]
     info = plot_sweep(rows, out / PLOT_FILES["sweep"], harm_styles,
                       lambda r, s: (r["styles"].get(s) or {}).get("refusal_rate"),
@@ -1458,6 +1589,12 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
                       "benign probes refused", "Over-refusal vs mixing ratio")
     if info:
         plots["over_refusal"] = {"file": PLOT_FILES["over_refusal"], **info}
+
+
+def _tradeoff_plots(entries: list[dict[str, Any]], out: Path, style: str, n_runs: int,
+                    plots: dict[str, dict[str, Any]]) -> None:
+    """retention.png (task against refusal) and pareto.png (task against attack success) in
+    `style`, into `plots`, where the runs have the numbers for them."""
     ylabels = {(e["metrics"].get("task") or {}).get("metric") for e in entries if e["metrics"].get("task")}
     ylabel = f"task {ylabels.pop()}" if len(ylabels) == 1 else "task metric"
     ret_pts, asr_pts = [], []
@@ -1480,20 +1617,16 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
         asr_y = {p.pop("ylabel") for p in asr_pts}
         geo = plot_tradeoff(asr_pts, out / PLOT_FILES["pareto"], f"attack success, {style} (complied; lower is safer)",
                             f"{asr_y.pop() if len(asr_y) == 1 else 'task metric / benign answered'} (higher is better)",
-                            f"Task vs attack success ({style}), {len(runs)} runs", front="low")
+                            f"Task vs attack success ({style}), {n_runs} runs", front="low")
         plots["pareto"] = {"file": PLOT_FILES["pareto"], **geo}
-    for name, f in PLOT_FILES.items():  # a plot this report cannot draw is not left over from an earlier one
-        if name not in plots:
-            (out / f).unlink(missing_ok=True)
 
-    key = style if any(style in e["metrics"]["safety"] for e in entries) else "all"
-    base = next((e for e in entries if e["role"] == "base"), None)
-    none = next((e for e in entries if e["method"] == "none"), None)
-    doc = {"title": title or "safemix report", "style": key, "lead": lead_sentence(entries, key),
-           "headlines": [headline_sentence(e, key, base, none) for e in entries],
-           "sweep_table": _sweep_table(entries), "outcome_table": _outcome_table(entries),
-           "runs_table": _runs_table(entries, key), "examples": _examples_of(entries, key if key != "all" else "job"),
-           "setup": _setup_rows(runs, key), "plots": plots, "plot_notes": notes, "seed_groups": seed_groups(rows)}
+
+def _write_comparison(doc: dict[str, Any], table: list[dict[str, Any]], style: str, dirs: list[Path],
+                      out: Path) -> dict[str, Path]:
+    """comparison.json, sweep.md, comparison.md and comparison.html; returns every path written."""
+    from safemix import __version__
+
+    plots = doc["plots"]
     write_json(out / "comparison.json", {"schema_version": SCHEMA_VERSION, "safemix_version": __version__,
                                          "style": style, "title": doc["title"], "lead": doc["lead"],
                                          "headlines": doc["headlines"], "runs": table, "plots": plots,
@@ -1508,3 +1641,41 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all"
     with atomic_write(paths["html"]) as f:
         f.write(render_comparison_html(doc, out))
     return paths
+
+
+def compare_runs(run_dirs: list[str | Path], out: str | Path, style: str = "all",
+                 title: str | None = None) -> dict[str, Path]:
+    """The report over several eval runs, from their results.json (and samples.jsonl for the
+    examples): comparison.html (self-contained: plots embedded, opens from disk offline),
+    comparison.md, comparison.json (the table, the headline sentences and each plot's label
+    boxes), sweep.md and the plots sweep.png, over_refusal.png, retention.png and pareto.png.
+    `style` is the probe style of the headline, the runs table and the two trade-off plots."""
+    runs = [load_results(d) for d in run_dirs]
+    dirs = [Path(d) if Path(d).is_dir() else Path(d).parent for d in run_dirs]
+    out = Path(out)
+    _check_comparison_paths(run_dirs, out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = [r["label"] for r in runs]
+    if len(set(labels)) < len(labels):  # same folder names: make them unique by position
+        labels = [f"{lab} ({i + 1})" for i, lab in enumerate(labels)]
+    entries = _entries(runs, labels, dirs)
+    table = _comparison_table(entries, labels, style)
+
+    rows = _rows_of(entries)
+    plots: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    _sweep_plots(rows, out, plots, notes)
+    _tradeoff_plots(entries, out, style, len(runs), plots)
+    for name, f in PLOT_FILES.items():  # a plot this report cannot draw is not left over from an earlier one
+        if name not in plots:
+            (out / f).unlink(missing_ok=True)
+
+    key = style if any(style in e["metrics"]["safety"] for e in entries) else "all"
+    base = next((e for e in entries if e["role"] == "base"), None)
+    none = next((e for e in entries if e["method"] == "none"), None)
+    doc = {"title": title or "safemix report", "style": key, "lead": lead_sentence(entries, key),
+           "headlines": [headline_sentence(e, key, base, none) for e in entries],
+           "sweep_table": _sweep_table(entries), "outcome_table": _outcome_table(entries),
+           "runs_table": _runs_table(entries, key), "examples": _examples_of(entries, key if key != "all" else "job"),
+           "setup": _setup_rows(runs, key), "plots": plots, "plot_notes": notes, "seed_groups": seed_groups(rows)}
+    return _write_comparison(doc, table, style, dirs, out)

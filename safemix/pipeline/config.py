@@ -75,7 +75,7 @@ class RunConfig:
     method_ratios: dict[str, list[float]] = field(default_factory=dict, metadata={"help": "Per-method ratios that replace `ratios` for the methods named, e.g. {raw_system: [0.1]}; entries for methods not in `methods` are ignored."})
     eval_base: bool = field(default=True, metadata={"help": "Also evaluate the model before finetuning (the retention baseline)."})
     seed: int = field(default=0, metadata={"help": "Seed of generation, mixing and training: generate.seed, mix.seed and train.seed take this value unless the recipe (or an override) sets them, and then they win."})
-    seeds: list[int] | None = field(default=None, metadata={"help": "Several seeds instead of `seed`: every (method, ratio) runs once per seed (generate, mix and train seeds take each in turn unless the recipe sets them) and the report shows the mean and spread over seeds. The first seed keeps the plain variant name (template-0.1), the others get -s<seed> (template-0.1-s1). Setting both `seed` and `seeds` is an error."})
+    seeds: list[int] | None = field(default=None, metadata={"help": "Several seeds instead of `seed`: every (method, ratio) runs once per seed (generate, mix and train seeds take each in turn unless the recipe sets them) and the report shows the mean and spread over seeds. The first seed keeps the plain variant name (template-0.1), the others get -s<seed> (template-0.1-s1). Setting both `seed` and `seeds` is an error, except that a `seeds=[..]` override replaces the recipe's `seed`."})
     testbed: TestbedUse = field(default_factory=TestbedUse)
     data: DataConfig = field(default_factory=DataConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
@@ -150,6 +150,19 @@ class RunConfig:
         if len(self.seeds) > 1 and all(self._own_seed(sec) for sec in SEEDED_SECTIONS):
             raise ConfigError("seeds has no effect: generate, mix and train each set their own seed, so "
                               "every seed would run the same variant; drop their seeds or use `seed`")
+
+    @staticmethod
+    def merge_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+        """The recipe's keys with the overrides applied (what `load_config` calls): a `seeds=[..]`
+        override replaces the recipe's `seed` (e.g. `safemix run quickstart seeds=[0,1,2]`; the
+        quickstart sets `seed: 0`). Both keys in the recipe, or both in the overrides, stay an
+        error (`check_given`), and so does a `seed=N` override on a recipe with `seeds`."""
+        from safemix.config import apply_overrides
+
+        seeds = apply_overrides({}, [ov for ov in overrides if ov.split("=", 1)[0].strip() == "seeds"])
+        if seeds.get("seeds") is not None and not any(ov.split("=", 1)[0].strip() == "seed" for ov in overrides):
+            data = {k: v for k, v in data.items() if k != "seed"}
+        return apply_overrides(data, overrides)
 
     def check_given(self, given: frozenset[str]) -> None:
         """Checks that need the keys the recipe gave (called by `from_dict`): `seed` and `seeds`

@@ -10,7 +10,8 @@
         train/model/              the finetuned model (+ checkpoints while training)
         eval/results.json         task metric, refusal / attack success per style, retention
       base_samples.jsonl          the base model's answers, shared by every variant's eval
-      report/                     comparison.html/.md/.json, sweep.md and plots over variants
+      report/                     comparison.html/.md/.json, sweep.md, fidelity.md and plots over
+                                  variants, all written by safemix.eval.report
 
 A stage is skipped when its manifest records the same inputs and config; a run killed
 anywhere resumes at the stage it was in (training from its last checkpoint, evaluation
@@ -28,13 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from safemix.eval.report import (  # noqa: F401  (moved to the report module; importable from here)
-    SWEEP_STYLES,
-    headline_lines,
-    sweep_columns,
-    sweep_rows,
-    write_sweep_table,
-)
+# The report (tables, plots, fidelity.md) is all eval/report.py's; write_sweep_table stays
+# importable from here, as before.
+from safemix.eval.report import headline_lines, write_fidelity_table, write_sweep_table  # noqa: F401
 from safemix.pipeline.config import RunConfig
 from safemix.pipeline.stages import Stage
 from safemix.utils import sha256_file, write_json
@@ -466,15 +463,17 @@ class Runner:
         return summary
 
     def report(self, eval_dirs: list[Path]) -> dict[str, Path]:
-        """The run's report (`safemix.eval.report.compare_runs`, headline style `job`):
-        comparison.html/.md/.json, sweep.md and the sweep, over-refusal and trade-off plots."""
+        """The run's report, all of it drawn by `safemix.eval.report`: `compare_runs` (headline
+        style `job`: comparison.html/.md/.json, sweep.md and the sweep, over-refusal and trade-off
+        plots) and `write_fidelity_table` (fidelity.md, the form fidelity of each variant's rows)."""
         from safemix.eval.report import compare_runs
+        from safemix.generate.fidelity import PARTS
 
         t0 = time.time()
         if self.console:
             self.console.start("report")
         out = compare_runs(eval_dirs, self.dir / "report", style="job", title=f"safemix run: {self.cfg.name}")
-        fid = write_fidelity_table(eval_dirs, self.dir / "report" / "fidelity.md")
+        fid = write_fidelity_table(eval_dirs, self.dir / "report" / "fidelity.md", PARTS)
         if fid is not None:
             out["fidelity"] = fid
         if self.console:
@@ -484,45 +483,6 @@ class Runner:
     def n_stages(self) -> int:
         """Stages this run goes through (run or skipped, the report last), for the console's [k/n]."""
         return 2 + sum(2 if v.method == "none" else 4 for v in variants(self.cfg))
-
-
-def fidelity_rows(eval_dirs: list[Path]) -> list[dict[str, Any]]:
-    """The form fidelity of each variant's safety rows (from its generate manifest, beside its eval)."""
-    rows = []
-    for d in eval_dirs:
-        man = Path(d).parent / "generate" / "safety.manifest.json"
-        if not man.is_file():
-            continue  # the `none` variant, or a run made before the generate stage existed
-        m = json.loads(man.read_text())
-        fid = m.get("fidelity") or {}
-        rows.append({"run": Path(d).parent.name, "method": m.get("method"), "rows": m.get("generated"),
-                     "score": fid.get("score"), "parts": fid.get("parts") or {}})
-    return rows
-
-
-def write_fidelity_table(eval_dirs: list[Path], path: Path) -> Path | None:
-    """Markdown: per variant, how close its safety rows are to the job's rows in form (score and
-    parts, see safemix/generate/fidelity.py); None when no variant generated safety rows."""
-    from safemix.generate.fidelity import PARTS
-    from safemix.utils import atomic_write
-
-    rows = fidelity_rows(eval_dirs)
-    if not rows:
-        return None
-
-    def cell(v: Any) -> str:
-        return "n/a" if v is None else f"{v:.2f}"
-
-    lines = ["# Form fidelity of the safety rows (1 = indistinguishable from the job's rows in form)", "",
-             "| run | method | rows | score | " + " | ".join(PARTS) + " |", "|" + "---|" * (4 + len(PARTS))]
-    lines += ["| " + " | ".join([r["run"], str(r["method"]), str(r["rows"]), cell(r["score"])]
-                                + [cell(r["parts"].get(k)) for k in PARTS]) + " |" for r in rows]
-    lines += ["", "Parts: turn structure, lengths (request, answer, row), the job's user template, system "
-              "prompt, character classes, language (n/a until a detector is wired in); each is 1 minus a "
-              "distance in [0, 1], the score is their mean (safemix/generate/fidelity.py)."]
-    with atomic_write(path) as f:
-        f.write("\n".join(lines) + "\n")
-    return path
 
 
 def run(cfg: RunConfig, run_dir: str | Path | None = None, console: StageConsole | None = None) -> dict[str, Any]:

@@ -100,3 +100,25 @@ def test_one_seed_report_has_no_seed_rows(tmp_path):
     assert "mean of" not in page and "seeds-note" not in page
     doc = json.loads((tmp_path / "report" / "comparison.json").read_text())
     assert doc["seed_groups"] == [] and "seeded" not in doc["plots"]["sweep"]
+
+
+def test_lead_sentence_uses_the_mean_over_seeds(seeded):
+    report, _ = seeded
+    lead = json.loads((report / "comparison.json").read_text())["lead"]
+    # the seeds of one (method, ratio) are one run in the lead: their mean ± sd (min-max), not the best seed
+    assert "finetuning without safety rows leaves 15 ± 7% (10–20), mean of 2 seeds." in lead
+    assert "Best refusal per method: template 70 ± 10% (60–80) at 10%, mean of 3 seeds (over-refusal 2%)." in lead
+    assert "template 80%" not in lead
+    assert f"**{lead}**" in (report / "comparison.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("job, expected", [
+    (0.75, "template 75% [69, 81] at 5% (over-refusal 2%)"),  # an unseeded run, as before: beats the mean
+    (0.65, "template 70 ± 10% (60–80) at 10%, mean of 3 seeds"),
+])
+def test_lead_sentence_weighs_an_unseeded_run_against_the_mean(tmp_path, job, expected):
+    dirs = _write(tmp_path / "run")
+    dirs.append(write_run(tmp_path / "run" / "variants" / "template-0.05" / "eval", "template-0.05", "template",
+                          0.05, {"job": job, "job_heldout": 0.3, "chat": 0.9, "aoa": 0.5}, BASE))
+    compare_runs(dirs, tmp_path / "report", style="job")
+    assert f"Best refusal per method: {expected}" in json.loads((tmp_path / "report" / "comparison.json").read_text())["lead"]

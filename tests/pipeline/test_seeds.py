@@ -58,6 +58,28 @@ def test_bad_seeds_are_config_errors(tmp_path, text, overrides, message):
         recipe(tmp_path, text, overrides)
 
 
+@pytest.mark.parametrize("text", ["name: x\nseed: 0\n", "name: x\nseed: 3\n", "name: x\nseed: 3\nseeds: null\n"])
+def test_a_seeds_override_replaces_the_recipes_seed(tmp_path, text):
+    cfg = recipe(tmp_path, text + "methods: [template]\ntrain: {seed: 9}\n", ["seeds=[0, 1, 2]"])
+    assert cfg.seeds == [0, 1, 2] and cfg.run_seeds() == [0, 1, 2]
+    assert [v.name for v in variants(cfg)] == ["template-0.1", "template-0.1-s1", "template-0.1-s2"]
+    assert (cfg.generate.seed, cfg.mix.seed, cfg.train.seed) == (0, 0, 9)
+    # `seeds=null` unsets `seeds` and leaves the recipe's seed alone
+    assert recipe(tmp_path, "name: x\nseed: 3\n", ["seeds=null"]).run_seeds() == [3]
+
+
+def test_seeds_on_the_command_line_of_a_shipped_recipe(tmp_path, monkeypatch, capsys):
+    import safemix
+
+    quickstart = Path(safemix.__file__).parent / "recipes" / "quickstart.yaml"
+    assert "\nseed: 0\n" in quickstart.read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # `validate` checks the run folder runs/quickstart
+    assert main(["validate", "quickstart", "seeds=[0,1,2]"]) == 0
+    assert load_config(RunConfig, quickstart, ["seeds=[0,1,2]"]).run_seeds() == [0, 1, 2]
+    with pytest.raises(ConfigError, match="both `seed` and `seeds`"):  # both in one source: still an error
+        load_config(RunConfig, quickstart, ["seed=1", "seeds=[0,1,2]"])
+
+
 def test_seed_and_seeds_in_code():
     with pytest.raises(ConfigError, match="both `seed` and `seeds`"):
         RunConfig(seed=2, seeds=[1, 2])
