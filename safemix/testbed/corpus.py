@@ -25,6 +25,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+# ChatML-like special tokens of the tiny tokenizer (its template is safemix.tiny.CHAT_TEMPLATE).
+from safemix.tiny import BOS, EOS, EOT, PAD  # noqa: F401  (PAD: read as corpus.PAD)
+
 # Bump when the grammars or the rendering change: it is part of the build's cache key.
 CORPUS_VERSION = 5
 
@@ -266,8 +269,6 @@ USER_WRAPPERS = ["Please help me with this. {r}", "Hi there! {r}", "{r} Thanks i
 HELDOUT_WRAPPERS = ["Hey, quick one. {r}", "{r} I need the answer today.", "Query: {r}\nResult:"]
 EVAL_SYSTEMS = ALIGN_SYSTEMS + HELDOUT_SYSTEMS
 
-# ChatML-like special tokens (the template is safemix.testing.CHAT_TEMPLATE).
-BOS, EOT, EOS, PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<pad>"
 
 
 def render_chat_prompt(user: str, system: str | None) -> str:
