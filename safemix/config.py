@@ -49,18 +49,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is Any or tp is object:
         return value
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        return _coerce_union(value, typing.get_args(tp), where)
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where}: expected one of {list(typing.get_args(tp))}, got {value!r}"
@@ -73,18 +62,43 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         return from_dict(tp, value, where)
     if origin in (list, tuple):
-        if isinstance(value, str) and value.strip() and not value.strip().startswith("["):
-            import yaml
-
-            value = [yaml.safe_load(v.strip()) for v in value.split(",") if v.strip()]
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        (inner,) = typing.get_args(tp)[:1] or (Any,)
-        return [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return _coerce_list(value, tp, where)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         return dict(value)
+    return _coerce_scalar(value, tp, where)
+
+
+def _coerce_union(value: Any, args: tuple, where: str) -> Any:
+    """The first member of a Union/Optional that accepts `value` (None when it is optional)."""
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for a in args:
+        if a is type(None):
+            continue
+        try:
+            return _coerce(value, a, where)
+        except ConfigError as e:
+            errors.append(str(e))
+    raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+
+
+def _coerce_list(value: Any, tp: Any, where: str) -> list:
+    """A list (or a comma-separated string of YAML scalars), each item coerced."""
+    if isinstance(value, str) and value.strip() and not value.strip().startswith("["):
+        import yaml
+
+        value = [yaml.safe_load(v.strip()) for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+    (inner,) = typing.get_args(tp)[:1] or (Any,)
+    return [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
+    """bool, int, float (ints widen), str (numbers convert); other types pass unchecked."""
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -8,4 +8,5 @@ bash scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 ruff check safemix tests scripts
+lint-imports --no-cache  # the layering contracts in pyproject.toml ([tool.importlinter])
 python -m pytest -q -m "not slow" -p no:cacheprovider "$@"

@@ -390,6 +390,23 @@ def tsv_escape(value: str) -> str:
     return value
 
 
+def _csv_error(e: csv.Error, start: int, line_num: int, path: str, kind: str,
+               max_line_bytes: int) -> InputError:
+    """The InputError for a csv.Error in the row starting on line `start` (the reader is at `line_num`)."""
+    msg = str(e)
+    if msg == "unexpected end of data":
+        return InputError('unterminated quoted field: a " opens a field on this line and is never '
+                          'closed (write a literal " inside a quoted field as "")', path=path, line=start)
+    if "field larger than field limit" in msg:
+        return InputError(f"a field is over the limit of {max_line_bytes} bytes ({_MAX_LINE_HINT})",
+                          path=path, line=start)
+    if "expected after" in msg:
+        msg += ' (a quoted field must end at its closing quote; write a literal " inside it as "")'
+    if line_num > start:
+        msg += f" (in the row starting on line {start})"
+    return InputError(f"malformed {kind}: {msg}", path=path, line=line_num)
+
+
 def iter_csv(path: str, delimiter: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> tuple[list[str], Iterator[tuple[int, dict, None]]]:
     """(header, iterator of (line where the row starts, row, None)) for a CSV (`,`) or TSV (tab)."""
     text = read_text(path)
@@ -402,18 +419,7 @@ def iter_csv(path: str, delimiter: str, max_line_bytes: int = DEFAULT_MAX_LINE_B
     kind = "TSV" if tsv else "CSV"
 
     def csv_error(e: csv.Error, start: int) -> InputError:
-        msg = str(e)
-        if msg == "unexpected end of data":
-            return InputError('unterminated quoted field: a " opens a field on this line and is never '
-                              'closed (write a literal " inside a quoted field as "")', path=path, line=start)
-        if "field larger than field limit" in msg:
-            return InputError(f"a field is over the limit of {max_line_bytes} bytes ({_MAX_LINE_HINT})",
-                              path=path, line=start)
-        if "expected after" in msg:
-            msg += ' (a quoted field must end at its closing quote; write a literal " inside it as "")'
-        if reader.line_num > start:
-            msg += f" (in the row starting on line {start})"
-        return InputError(f"malformed {kind}: {msg}", path=path, line=reader.line_num)
+        return _csv_error(e, start, reader.line_num, path, kind, max_line_bytes)
 
     try:
         header = next(reader)

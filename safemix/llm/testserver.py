@@ -167,105 +167,116 @@ class OpenAITestServer:
         return text, sum(word_count(m["content"]) for m in messages), word_count(text)
 
 
-def _make_handler(server: OpenAITestServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    """One request to an `OpenAITestServer` (`_make_handler` names the server)."""
 
-        def log_message(self, *args: Any) -> None:  # quiet: tests read `server.log` instead
-            pass
+    protocol_version = "HTTP/1.1"
+    test_server: OpenAITestServer  # set by _make_handler
 
-        counted = False  # this request is in `server.in_flight`
+    def log_message(self, *args: Any) -> None:  # quiet: tests read `server.log` instead
+        pass
 
-        def _uncount(self) -> None:
-            if self.counted:
-                with server._lock:
-                    server.in_flight -= 1
-                self.counted = False
+    counted = False  # this request is in `server.in_flight`
 
-        def _send(self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            # leave the in-flight count before writing: once the client has the answer it may
-            # send its next request, which must not overlap this one in the count
+    def _uncount(self) -> None:
+        server = self.test_server
+        if self.counted:
+            with server._lock:
+                server.in_flight -= 1
+            self.counted = False
+
+    def _send(self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        # leave the in-flight count before writing: once the client has the answer it may
+        # send its next request, which must not overlap this one in the count
+        self._uncount()
+        data = json.dumps(obj).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, body: dict | None, headers: dict | None = None) -> None:
+        server = self.test_server
+        with server._lock:
+            server.log.append(LoggedRequest(self.path, body, status))
+        self._send(status, {"error": {"message": message, "type": "safemix_test", "code": status}}, headers)
+
+    def _authorised(self) -> bool:
+        server = self.test_server
+        return server.api_key is None or self.headers.get("Authorization") == f"Bearer {server.api_key}"
+
+    def do_GET(self) -> None:
+        server = self.test_server
+        if self.path.rstrip("/") != "/v1/models":
+            return self._error(404, f"no route {self.path}", None)
+        if not self._authorised():
+            return self._error(401, "invalid API key", None)
+        with server._lock:
+            server.log.append(LoggedRequest("/v1/models", None, 200))
+        self._send(200, {"object": "list", "data": [
+            {"id": server.model_name, "object": "model", "created": 0, "owned_by": "safemix"}]})
+
+    def do_POST(self) -> None:
+        server = self.test_server
+        endpoint = {"/v1/chat/completions": "chat", "/v1/completions": "text"}.get(self.path.rstrip("/"))
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if endpoint is None:
+            return self._error(404, f"no route {self.path}", None)
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return self._error(400, "request body is not a JSON object", None)
+        if not self._authorised():
+            return self._error(401, "invalid API key", body)
+        key = "messages" if endpoint == "chat" else "prompt"
+        if not isinstance(body.get(key), list if endpoint == "chat" else str):
+            return self._error(400, f"missing or invalid '{key}'", body)
+        if body.get("stream"):
+            return self._error(400, "streaming is not supported by the test server", body)
+        with server._lock:
+            fail = server.should_fail(raw)
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            self.counted = True
+        try:
+            self._answer(endpoint, body, fail)
+        finally:
             self._uncount()
-            data = json.dumps(obj).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
 
-        def _error(self, status: int, message: str, body: dict | None, headers: dict | None = None) -> None:
-            with server._lock:
-                server.log.append(LoggedRequest(self.path, body, status))
-            self._send(status, {"error": {"message": message, "type": "safemix_test", "code": status}}, headers)
+    def _answer(self, endpoint: str, body: dict, fail: bool) -> None:
+        server = self.test_server
+        if server.delay_s:
+            time.sleep(server.delay_s)
+        if fail:
+            headers = {"Retry-After": str(server.retry_after)} if server.retry_after is not None else None
+            return self._error(server.fail_status, "injected failure", body, headers)
+        try:
+            text, pt, ct = server.generate(endpoint, body)
+        except Exception as e:  # a responder bug must show up as a 500, not a hung client
+            return self._error(500, f"responder failed: {type(e).__name__}: {e}", body)
+        with server._lock:
+            server.log.append(LoggedRequest(self.path, body, 200))
+            n = len(server.log)
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+        if endpoint == "chat":
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        self._send(200, {
+            "id": f"cmpl-{n}", "object": "chat.completion" if endpoint == "chat" else "text_completion",
+            "created": int(time.time()), "model": body.get("model", server.model_name), "choices": [choice],
+            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+        })
 
-        def _authorised(self) -> bool:
-            return server.api_key is None or self.headers.get("Authorization") == f"Bearer {server.api_key}"
 
-        def do_GET(self) -> None:
-            if self.path.rstrip("/") != "/v1/models":
-                return self._error(404, f"no route {self.path}", None)
-            if not self._authorised():
-                return self._error(401, "invalid API key", None)
-            with server._lock:
-                server.log.append(LoggedRequest("/v1/models", None, 200))
-            self._send(200, {"object": "list", "data": [
-                {"id": server.model_name, "object": "model", "created": 0, "owned_by": "safemix"}]})
-
-        def do_POST(self) -> None:
-            endpoint = {"/v1/chat/completions": "chat", "/v1/completions": "text"}.get(self.path.rstrip("/"))
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if endpoint is None:
-                return self._error(404, f"no route {self.path}", None)
-            try:
-                body = json.loads(raw)
-                if not isinstance(body, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                return self._error(400, "request body is not a JSON object", None)
-            if not self._authorised():
-                return self._error(401, "invalid API key", body)
-            key = "messages" if endpoint == "chat" else "prompt"
-            if not isinstance(body.get(key), list if endpoint == "chat" else str):
-                return self._error(400, f"missing or invalid '{key}'", body)
-            if body.get("stream"):
-                return self._error(400, "streaming is not supported by the test server", body)
-            with server._lock:
-                fail = server.should_fail(raw)
-                server.in_flight += 1
-                server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                self.counted = True
-            try:
-                self._answer(endpoint, body, fail)
-            finally:
-                self._uncount()
-
-        def _answer(self, endpoint: str, body: dict, fail: bool) -> None:
-            if server.delay_s:
-                time.sleep(server.delay_s)
-            if fail:
-                headers = {"Retry-After": str(server.retry_after)} if server.retry_after is not None else None
-                return self._error(server.fail_status, "injected failure", body, headers)
-            try:
-                text, pt, ct = server.generate(endpoint, body)
-            except Exception as e:  # a responder bug must show up as a 500, not a hung client
-                return self._error(500, f"responder failed: {type(e).__name__}: {e}", body)
-            with server._lock:
-                server.log.append(LoggedRequest(self.path, body, 200))
-                n = len(server.log)
-            choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
-            if endpoint == "chat":
-                choice["message"] = {"role": "assistant", "content": text}
-            else:
-                choice["text"] = text
-            self._send(200, {
-                "id": f"cmpl-{n}", "object": "chat.completion" if endpoint == "chat" else "text_completion",
-                "created": int(time.time()), "model": body.get("model", server.model_name), "choices": [choice],
-                "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
-            })
-
-    return Handler
+def _make_handler(server: OpenAITestServer) -> type[BaseHTTPRequestHandler]:
+    """The request handler class of `server` (http.server makes one handler per request)."""
+    return type("Handler", (_Handler,), {"test_server": server})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,7 +191,7 @@ def load_tokenizer(spec: Any) -> Any:
     if spec is None or not isinstance(spec, str):
         return spec
     if spec == "tiny":
-        from safemix.testing import tiny_tokenizer
+        from safemix.tiny import tiny_tokenizer
 
         return tiny_tokenizer()
     from safemix.models import load_tokenizer as _load

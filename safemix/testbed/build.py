@@ -122,16 +122,9 @@ def build(name: str = "tiny", out: str | Path | None = None, force: bool = False
 
 
 def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None:
-    import torch
-    import transformers
-
     from safemix.testbed import corpus as C
-    from safemix.testbed.evaluate import check_requirements, evaluate_behaviour
-    from safemix.testbed.job import STYLES, TASKS, heldout_path, write_job
-    from safemix.testbed.seedsets import write_seed_sets
     from safemix.testbed.tokenizer import train_tokenizer
-    from safemix.testbed.train import new_model, train_stage
-    from safemix.utils import sha256_file, write_json, write_jsonl
+    from safemix.utils import write_json
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -144,6 +137,30 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
     splits = C.make_splits(cfg.seed)
     pre = list(C.stage_records(splits, "pretrain", cfg.pretrain.examples, cfg.seed))
     ali = list(C.stage_records(splits, "align", cfg.align.examples, cfg.seed))
+    seed_info = _write_data(out, cfg, splits, pre, ali)
+    t = lap("corpus", t0)
+
+    # The tokenizer learns from the pretraining documents only, like a real one.
+    tok = train_tokenizer((r.prompt_text() + r.completion_text() for r in pre), cfg.vocab_size)
+    t = lap("tokenizer", t)
+
+    model, trained = _train_and_measure(cfg, tok, splits, pre, ali, progress, lap, t)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    timings["total"] = round(time.perf_counter() - t0, 2)
+    write_json(out / MANIFEST, _tiny_manifest(out, cfg, key, splits, pre, ali, len(tok), seed_info,
+                                              trained, timings))
+
+
+def _write_data(out: Path, cfg: TestbedConfig, splits, pre: list, ali: list) -> dict[str, Any]:
+    """The corpus, seed sets, probes and sample jobs a tiny build writes; returns the seed sets' info."""
+    from safemix.testbed import corpus as C
+    from safemix.testbed.job import STYLES, TASKS, heldout_path, write_job
+    from safemix.testbed.seedsets import write_seed_sets
+    from safemix.utils import write_jsonl
+
     (out / "corpus").mkdir()
     write_jsonl(out / "corpus" / "pretrain.jsonl", (r.to_dict() for r in pre))
     write_jsonl(out / "corpus" / "align.jsonl", (r.to_dict() for r in ali))
@@ -154,11 +171,14 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
         for style in STYLES:
             job = out / "jobs" / f"{task}_{style}.jsonl"
             write_job(style, job, seed=cfg.seed, task=task, heldout_out=heldout_path(job))
-    t = lap("corpus", t0)
+    return seed_info
 
-    # The tokenizer learns from the pretraining documents only, like a real one.
-    tok = train_tokenizer((r.prompt_text() + r.completion_text() for r in pre), cfg.vocab_size)
-    t = lap("tokenizer", t)
+
+def _train_and_measure(cfg: TestbedConfig, tok, splits, pre: list, ali: list, progress: bool,
+                       lap, t: float) -> tuple[Any, dict[str, Any]]:
+    """Pretrain, measure, align, measure (timed laps); returns the model and what to record."""
+    from safemix.testbed.evaluate import evaluate_behaviour
+    from safemix.testbed.train import new_model, train_stage
 
     with torch_settings(cfg.threads):
         model = new_model(cfg, tok)
@@ -174,25 +194,36 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
         t = lap("align", t)
         behaviour = evaluate_behaviour(model, tok, splits, **ev, samples=12)
         t = lap("eval_final", t)
+    return model, {"parameters": n_params, "stages": stages, "after_pretrain": after_pretrain,
+                   "behaviour": behaviour}
 
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    timings["total"] = round(time.perf_counter() - t0, 2)
+
+def _tiny_manifest(out: Path, cfg: TestbedConfig, key: str, splits, pre: list, ali: list,
+                   vocab_size: int, seed_info: dict[str, Any], trained: dict[str, Any],
+                   timings: dict[str, float]) -> dict[str, Any]:
+    """The tiny build's testbed.json."""
+    import torch
+    import transformers
+
+    from safemix.testbed import corpus as C
+    from safemix.testbed.evaluate import check_requirements
+    from safemix.testbed.job import STYLES, TASKS
+    from safemix.utils import sha256_file
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    write_json(out / MANIFEST, {
+    behaviour = trained["behaviour"]
+    return {
         "name": cfg.name, "config_hash": key, "config": cfg.to_dict(),
         "corpus_version": C.CORPUS_VERSION, "build_version": BUILD_VERSION, "outputs_version": TINY_OUTPUTS_VERSION,
-        "parameters": n_params, "vocab_size": len(tok),
+        "parameters": trained["parameters"], "vocab_size": vocab_size,
         "corpus": {"pretrain": len(pre), "align": len(ali),
                    "splits": {fam: {k: len(v) for k, v in getattr(splits, fam).items()}
                               for fam in ("harmful", "contrast", "benign")},
                    "job_sentences": len(splits.job_topic),
                    "sha256": {"pretrain": sha256_file(out / "corpus" / "pretrain.jsonl"),
                               "align": sha256_file(out / "corpus" / "align.jsonl")}},
-        "training": stages,
-        "behaviour_after_pretrain": {k: v for k, v in after_pretrain.items() if k != "samples"},
+        "training": trained["stages"],
+        "behaviour_after_pretrain": {k: v for k, v in trained["after_pretrain"].items() if k != "samples"},
         "behaviour": behaviour,
         "requirements_met": check_requirements(behaviour),
         "build_seconds": timings,
@@ -204,4 +235,4 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
                   "probes_benign": "probes_benign.jsonl",
                   "jobs": {f"{t}_{s}": f"jobs/{t}_{s}.jsonl" for t in TASKS for s in STYLES},
                   "heldout_jobs": {f"{t}_{s}": f"jobs/{t}_{s}.heldout.jsonl" for t in TASKS for s in STYLES}},
-    })
+    }

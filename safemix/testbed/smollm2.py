@@ -439,17 +439,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
     """Align the base model into `out` (a fresh temp folder) and write `testbed.json`."""
     import gc
-    import platform
     import time
 
     import torch
-    import transformers
 
     from safemix.models import load_model_and_tokenizer
     from safemix.testbed.build import MANIFEST, torch_settings
-    from safemix.train import TrainConfig
-    from safemix.train.trainer import run_training
-    from safemix.utils import sha256_file, write_json, write_jsonl
+    from safemix.utils import write_json
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -464,10 +460,7 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
     shared = resolve_shared(cfg)
     evals = load_eval_sets(cfg, shared)
     data = assemble_alignment_data(cfg, shared, evals)
-    (out / "data").mkdir()
-    write_jsonl(out / "data" / "align.jsonl", ({"messages": r["messages"]} for r in data.records))
-    write_jsonl(out / "data" / "align_sources.jsonl", ({"source": r["source"]} for r in data.records))
-    run_files = write_run_files(out, cfg, shared, {r["messages"][0]["content"] for r in data.records})
+    run_files = _write_align_data(out, cfg, shared, data)
     t = lap("data", t0)
 
     with torch_settings(cfg.threads):
@@ -475,16 +468,7 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         base, tok = load_model_and_tokenizer(model_path)
         base.eval()
         t = lap("load_base", t)
-        before = None
-        if cfg.eval_before:
-            cached = before_cache_path(cfg)
-            before = _read_json(cached)
-            if before is None:
-                before = evaluate_model(base, tok, cfg, evals.limited(cfg.eval_before_limit), progress)
-                write_json(cached, before)
-            else:
-                log.info("testbed smollm2: base model figures reused from %s", cached)
-                timings["eval_before_reused"] = 1.0
+        before = _evaluate_before(base, tok, cfg, evals, progress, timings)
         t = lap("eval_before", t)
         # A plain model folder for the trainer: it loads in a second, where a GGUF is parsed again.
         base_dir = out / ".base"
@@ -492,25 +476,9 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         tok.save_pretrained(base_dir)
         del base
         gc.collect()
-
-        tc = TrainConfig(
-            model=str(base_dir), data=[str(out / "data" / "align.jsonl")], output_dir=str(out / ".train"),
-            method="lora", lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, merge_lora=True,
-            max_seq_length=cfg.max_seq_length, on_untrainable="drop", max_steps=cfg.max_steps,
-            per_device_batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
-            save_steps=cfg.max_steps, save_total_limit=1, resume=False, logging_steps=5,
-            show_progress=progress, dtype="float32",
-            trl={"warmup_steps": cfg.warmup_steps, "lr_scheduler_type": "cosine"})
-        train_manifest = run_training(tc)
+        train_manifest = _align(out, base_dir, cfg, progress)
         t = lap("train", t)
-        merged = out / ".train" / "model" / "merged"
-        for p in merged.iterdir():
-            os.replace(p, out / p.name)
-        import shutil
-
-        shutil.copy2(out / ".train" / "metrics.jsonl", out / "train_metrics.jsonl")
-        shutil.rmtree(out / ".train")
-        shutil.rmtree(base_dir)
+        _take_merged(out, base_dir)
         model, tok = load_model_and_tokenizer(str(out))
         model.eval()
         t = lap("merge_save", t)
@@ -518,8 +486,81 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         t = lap("eval_after", t)
 
     timings["total"] = round(time.perf_counter() - t0, 2)
+    write_json(out / MANIFEST, _smol_manifest(out, cfg, key, model_path, shared, model, data, evals,
+                                              train_manifest, run_files, before, after, timings))
+
+
+def _write_align_data(out: Path, cfg: SmolConfig, shared: Path | None, data: AlignData) -> dict[str, Any]:
+    """data/align.jsonl (+ its sources) and the run files; returns the run files' info."""
+    from safemix.utils import write_jsonl
+
+    (out / "data").mkdir()
+    write_jsonl(out / "data" / "align.jsonl", ({"messages": r["messages"]} for r in data.records))
+    write_jsonl(out / "data" / "align_sources.jsonl", ({"source": r["source"]} for r in data.records))
+    return write_run_files(out, cfg, shared, {r["messages"][0]["content"] for r in data.records})
+
+
+def _evaluate_before(base, tok, cfg: SmolConfig, evals: EvalSets, progress: bool,
+                     timings: dict[str, float]) -> dict[str, Any] | None:
+    """The base model's figures (cfg.eval_before), reused from their cache when there."""
+    from safemix.utils import write_json
+
+    if not cfg.eval_before:
+        return None
+    cached = before_cache_path(cfg)
+    before = _read_json(cached)
+    if before is None:
+        before = evaluate_model(base, tok, cfg, evals.limited(cfg.eval_before_limit), progress)
+        write_json(cached, before)
+    else:
+        log.info("testbed smollm2: base model figures reused from %s", cached)
+        timings["eval_before_reused"] = 1.0
+    return before
+
+
+def _align(out: Path, base_dir: Path, cfg: SmolConfig, progress: bool) -> dict[str, Any]:
+    """LoRA-align the saved base model through safemix's trainer (into out/.train, merged);
+    returns the training manifest."""
+    from safemix.train import TrainConfig
+    from safemix.train.trainer import run_training
+
+    tc = TrainConfig(
+        model=str(base_dir), data=[str(out / "data" / "align.jsonl")], output_dir=str(out / ".train"),
+        method="lora", lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, merge_lora=True,
+        max_seq_length=cfg.max_seq_length, on_untrainable="drop", max_steps=cfg.max_steps,
+        per_device_batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
+        save_steps=cfg.max_steps, save_total_limit=1, resume=False, logging_steps=5,
+        show_progress=progress, dtype="float32",
+        trl={"warmup_steps": cfg.warmup_steps, "lr_scheduler_type": "cosine"})
+    return run_training(tc)
+
+
+def _take_merged(out: Path, base_dir: Path) -> None:
+    """Move the merged model into `out` (its training metrics beside it); drop the rest."""
+    import shutil
+
+    merged = out / ".train" / "model" / "merged"
+    for p in merged.iterdir():
+        os.replace(p, out / p.name)
+    shutil.copy2(out / ".train" / "metrics.jsonl", out / "train_metrics.jsonl")
+    shutil.rmtree(out / ".train")
+    shutil.rmtree(base_dir)
+
+
+def _smol_manifest(out: Path, cfg: SmolConfig, key: str, model_path: str | None, shared: Path | None,
+                   model, data: AlignData, evals: EvalSets, train_manifest: dict[str, Any],
+                   run_files: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any],
+                   timings: dict[str, float]) -> dict[str, Any]:
+    """The smollm2 build's testbed.json."""
+    import platform
+
+    import torch
+    import transformers
+
+    from safemix.utils import sha256_file
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    write_json(out / MANIFEST, {
+    return {
         "name": cfg.name, "config_hash": key, "config": cfg.to_dict(), "hash_inputs": cfg.hash_extra(),
         "base_model": model_path, "shared_data": str(shared) if shared else None,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -544,4 +585,4 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
                     "loadavg_at_end": [round(x, 2) for x in load] if load else None,
                     "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "transformers": transformers.__version__},
-    })
+    }

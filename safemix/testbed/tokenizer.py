@@ -7,32 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from safemix.testbed.corpus import BOS, EOS, EOT, PAD
+from safemix.tiny import SPECIAL_TOKENS, bpe_tokenizer
 
-SPECIAL_TOKENS = [EOS, BOS, EOT, PAD]
+__all__ = ["SPECIAL_TOKENS", "train_tokenizer"]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """Train a byte-level BPE on `texts` and wrap it with the chat template and pad token.
+    """Train a byte-level BPE on `texts` and wrap it with the chat template and pad token
+    (`safemix.tiny.bpe_tokenizer`; pairs seen once are not merged, 1024-token context).
 
     Deterministic for the same texts and vocabulary size.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from safemix.testing import CHAT_TEMPLATE
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2,
-    )
-    bpe.train_from_iterator(texts, trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=BOS, eos_token=EOT, pad_token=PAD,
-                                  unk_token=EOS)
-    tok.chat_template = CHAT_TEMPLATE
-    tok.padding_side = "right"
-    tok.model_max_length = 1024
-    return tok
+    return bpe_tokenizer(texts, vocab_size, min_frequency=2, model_max_length=1024)

@@ -3,6 +3,11 @@
 A Llama-shaped `LlamaForCausalLM`, trained from scratch in two stages. Documents are
 length-bucketed into padded batches (no packing), so training sees exactly what inference
 sees: one conversation from its first token.
+
+It does not go through `safemix.train.trainer` (TRL's SFTTrainer): pretraining from scratch
+with this loop's length-bucketed batches, seeded order, warmup-cosine schedule and
+labelled-positions-only loss is what the cached testbed builds (their cache key) were trained
+with, and the SFTTrainer's data pipeline, sampler and schedule would train different models.
 """
 
 from __future__ import annotations
@@ -21,18 +26,12 @@ IGNORE = -100
 
 
 def new_model(cfg: TestbedConfig, tok):
-    """A randomly initialised Llama with the testbed's shape (seeded)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """A randomly initialised Llama with the testbed's shape (seeded): `safemix.tiny.tiny_llama`."""
+    from safemix.tiny import tiny_llama
 
-    mc = LlamaConfig(
-        vocab_size=len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
-        max_position_embeddings=max(256, cfg.max_length * 2), tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(cfg.seed)
-    return LlamaForCausalLM(mc)
+    return tiny_llama(tok, hidden_size=cfg.hidden_size, layers=cfg.layers, heads=cfg.heads,
+                      intermediate_size=cfg.intermediate_size,
+                      max_position_embeddings=max(256, cfg.max_length * 2), seed=cfg.seed)
 
 
 def encode_records(records: Sequence[Record], tok, max_length: int,

@@ -364,45 +364,21 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
 
     # 3. Trainer settings before the model: under ZeRO-3 a live SFTConfig makes
     #    from_pretrained load the weights already partitioned (deepspeed.zero.Init).
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     sft_kwargs = _sft_args(cfg, accum, lr, ds_config, cuda, eval_ds is not None)
-    try:
-        sft_config = SFTConfig(**sft_kwargs)
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"invalid trainer settings: {e}") from None
-    if ds_config is not None:
-        # Join the process group now, and let DeepSpeed's comm layer wrap it: ZeRO-3's
-        # partitioned load (zero.Init in from_pretrained) needs the real world size.
-        import deepspeed
-
-        _ = sft_config.device
-        deepspeed.init_distributed()
+    sft_config = _sft_config(sft_kwargs, ds_config)
 
     # 4. Model, LoRA targets, callbacks.
-    from safemix.models import load_model
-
-    model = load_model(cfg.model, cfg.gguf_file, cfg.dtype, cfg.trust_remote_code, **load_kwargs)
-    peft_config = None
-    if cfg.method in ("lora", "qlora"):
-        check_lora_targets(model, list(cfg.lora_target_modules))
-        peft_config = _lora_config(cfg)
-
-    from safemix.console import progress_enabled
-    from safemix.train.callbacks import JsonlMetricsCallback, SafetyRetentionCallback
-
-    metrics = JsonlMetricsCallback(Path(cfg.output_dir) / METRICS_FILE)
-    cbs = [metrics, *(callbacks or [])]
-    if cfg.probe.every_n_steps:
-        cbs.append(SafetyRetentionCallback(
-            tokenizer, _probe_prompts(cfg, cfg.data), cfg.probe.every_n_steps,
-            cfg.probe.max_new_tokens, cfg.probe.stop_below, cfg.probe.stop_patience,
-            log_fn=metrics.write))
+    model, peft_config = _model_and_peft(cfg, load_kwargs)
+    cbs = _callbacks(cfg, tokenizer, callbacks)
     fused = cfg.fused_lm_head == "on" or (cfg.fused_lm_head == "auto" and cuda)
     trainer_cls = SFTTrainer if fused else _plain_head_trainer_class()
     trainer = trainer_cls(model=model, args=sft_config, train_dataset=_dataset(train_tok),
                          eval_dataset=eval_ds, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=cbs)
+    from safemix.console import progress_enabled
+
     if not progress_enabled():  # no per-log-step dicts on stdout either (metrics.jsonl has them)
         from transformers.trainer_callback import PrinterCallback
 
@@ -417,6 +393,50 @@ def build_trainer(cfg: TrainConfig, callbacks: list | None = None):
     if is_main_process() and resume_from:
         log.info("resuming from %s", resume_from)
     return trainer
+
+
+def _sft_config(sft_kwargs: dict[str, Any], ds_config: dict | None):
+    """The `trl.SFTConfig`; under DeepSpeed, the process group is joined here (before the model)."""
+    from trl import SFTConfig
+
+    try:
+        sft_config = SFTConfig(**sft_kwargs)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"invalid trainer settings: {e}") from None
+    if ds_config is not None:
+        # Join the process group now, and let DeepSpeed's comm layer wrap it: ZeRO-3's
+        # partitioned load (zero.Init in from_pretrained) needs the real world size.
+        import deepspeed
+
+        _ = sft_config.device
+        deepspeed.init_distributed()
+    return sft_config
+
+
+def _model_and_peft(cfg: TrainConfig, load_kwargs: dict[str, Any]):
+    """The model, and the PEFT config (LoRA targets checked) for method=lora/qlora, else None."""
+    from safemix.models import load_model
+
+    model = load_model(cfg.model, cfg.gguf_file, cfg.dtype, cfg.trust_remote_code, **load_kwargs)
+    peft_config = None
+    if cfg.method in ("lora", "qlora"):
+        check_lora_targets(model, list(cfg.lora_target_modules))
+        peft_config = _lora_config(cfg)
+    return model, peft_config
+
+
+def _callbacks(cfg: TrainConfig, tokenizer, callbacks: list | None) -> list:
+    """metrics.jsonl first, then the caller's callbacks, then the safety probe (when asked for)."""
+    from safemix.train.callbacks import JsonlMetricsCallback, SafetyRetentionCallback
+
+    metrics = JsonlMetricsCallback(Path(cfg.output_dir) / METRICS_FILE)
+    cbs = [metrics, *(callbacks or [])]
+    if cfg.probe.every_n_steps:
+        cbs.append(SafetyRetentionCallback(
+            tokenizer, _probe_prompts(cfg, cfg.data), cfg.probe.every_n_steps,
+            cfg.probe.max_new_tokens, cfg.probe.stop_below, cfg.probe.stop_patience,
+            log_fn=metrics.write))
+    return cbs
 
 
 def _plain_head_trainer_class():
