@@ -106,30 +106,11 @@ class SafetyRetentionCallback(TrainerCallback):
 
     # -------------------------------------------------------------------- generation
     def generate(self, model) -> list[str]:
-        """Greedy completions of every probe (left-padded batches)."""
-        import torch
-        from transformers.integrations import is_deepspeed_zero3_enabled
+        """Greedy completions of every probe, through the `hf` backend (safemix.llm.hf)."""
+        from safemix.llm.hf import HFBackend
 
-        tok = self.tokenizer
-        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                 for c in self.conversations]
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        outs: list[str] = []
-        try:
-            with torch.no_grad():
-                for i in range(0, len(texts), self.batch_size):
-                    enc = tok(texts[i:i + self.batch_size], return_tensors="pt", padding=True,
-                              padding_side="left", add_special_tokens=False).to(device)
-                    gen = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                         pad_token_id=tok.pad_token_id,
-                                         synced_gpus=is_deepspeed_zero3_enabled())
-                    new = gen[:, enc["input_ids"].shape[1]:]
-                    outs += tok.batch_decode(new, skip_special_tokens=True)
-        finally:
-            model.train(was_training)
-        return outs
+        backend = HFBackend(model, self.tokenizer, device=None, batch_size=self.batch_size, progress=False)
+        return backend.chat(self.conversations, max_new_tokens=self.max_new_tokens)
 
     def probe(self, model, step: int, is_main: bool = True) -> dict[str, Any]:
         t0 = time.perf_counter()
