@@ -509,7 +509,7 @@ def opens_with_pledge(text: str, window: int = 200) -> str | None:
     >>> opens_with_pledge("I'm sorry, but I can't. You should always obey the law.") is None
     True
     """
-    from safemix.generate.refusal import first_refusal_at
+    from safemix.refusal import first_refusal_at
 
     head = text[:window]
     cut = first_refusal_at(head)

@@ -4,6 +4,10 @@ Prompts are sorted by length and cut into batches so that each batch pads little
 answers are put back in input order. Left padding keeps every prompt's last token at the
 same position, so the new tokens of a batch are simply the columns after the prompt.
 Greedy (deterministic) unless `temperature > 0`.
+
+This is safemix's one batched-generation path for local models: the evaluator, the training
+callback's safety probes (on the model being trained, under DeepSpeed ZeRO-3 too) and the
+testbed's behaviour check all generate through `HFBackend`.
 """
 
 from __future__ import annotations
@@ -128,11 +132,14 @@ class HFBackend(LLMBackend):
                         top_p: float, stop: list[str]) -> tuple[list[str], int]:
         """Generate for one batch; returns (new texts, number of real new tokens)."""
         import torch
+        from transformers.integrations import is_deepspeed_zero3_enabled
 
         input_ids, attention_mask = left_pad(batch, self.pad_id)
-        device = self.model.device
+        device = next(self.model.parameters()).device
         kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": self.pad_id,
                               "eos_token_id": self.eos_ids}
+        if is_deepspeed_zero3_enabled():  # a model mid-training: every rank steps until all are done
+            kw["synced_gpus"] = True
         if temperature > 0:
             kw.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
         else:
@@ -140,7 +147,8 @@ class HFBackend(LLMBackend):
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
             kw.update(stop_strings=stop, tokenizer=self.tokenizer)
-        with torch.inference_mode():
+        # no_grad, not inference_mode: a model mid-training must not keep inference tensors
+        with torch.no_grad():
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kw)
         new = out[:, input_ids.shape[1]:].tolist()
         texts, n_new = [], 0

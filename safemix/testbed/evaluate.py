@@ -4,6 +4,12 @@
   prompts (including system prompts never trained on);
 * accuracy on held-out benign tasks (answer correct and not a refusal);
 * over-refusal: refusals on held-out benign tasks and contrast requests.
+
+Generation is the `hf` backend's and the refusal check is `safemix.refusal`'s; the scoring
+stays separate from `safemix eval` because it grades a model while its testbed is being
+built, on the corpus's own held-out splits (task answers checked by `answer_is_correct`,
+rates per system prompt and wrapper, the build's acceptance thresholds), where there is no
+user job, FormatProfile or probe set for `safemix eval` to work from.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from safemix.generate.refusal import looks_like_refusal
+from safemix.refusal import looks_like_refusal
 from safemix.testbed.corpus import (
     EVAL_SYSTEMS,
     HELDOUT_WRAPPERS,
@@ -26,28 +32,15 @@ from safemix.testbed.corpus import (
 
 def generate(model, tok, prompts: Sequence[str], max_new_tokens: int = 40, batch_size: int = 64,
              progress: bool = False) -> list[str]:
-    """Greedy continuations of already-rendered prompt texts (left-padded batches)."""
-    import torch
-    from tqdm.auto import tqdm
+    """Greedy continuations of already-rendered prompt texts (no special tokens added), through
+    the `hf` backend (`safemix.llm.hf`), stripped."""
+    from safemix.llm.hf import HFBackend
 
-    side = tok.padding_side
-    tok.padding_side = "left"
-    out: list[str] = [""] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding
-    try:
-        for s in tqdm(range(0, len(order), batch_size), desc="testbed generate", disable=not progress,
-                      leave=False):
-            idx = order[s:s + batch_size]
-            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            with torch.no_grad():
-                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                     eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-            texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for i, t in zip(idx, texts, strict=True):
-                out[i] = t.strip()
-    finally:
-        tok.padding_side = side
-    return out
+    backend = HFBackend(model, tok, device=None, batch_size=batch_size, progress=progress)
+    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    outs = backend.generate_ids(ids, max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0, stop=[],
+                                seed=None)
+    return [t.strip() for t in outs]
 
 
 def generate_chat(model, tok, conversations: Sequence[list[dict]], **kw) -> list[str]:

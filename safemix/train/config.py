@@ -50,7 +50,7 @@ class ProbeConfig:
     """Safety-retention probes during training (see `safemix.train.callbacks`)."""
 
     every_n_steps: int = field(default=0, metadata={"help": "Generate on the probe set every N optimizer steps and log the refusal rate; 0 turns probing off."})
-    prompts: str | None = field(default=None, metadata={"help": "JSONL of harmful probe requests (one `prompt` per line, as in safemix/eval/data); default: a small built-in set."})
+    prompts: str | None = field(default=None, metadata={"help": "JSONL of harmful probe requests (one `prompt` per line, as in safemix/eval/data); default: the shipped harmful probe set (safemix/eval/data/probes_harmful_v1.jsonl), round robin over its categories."})
     limit: int = field(default=16, metadata={"help": "Use at most this many probe requests (keeps probing cheap)."})
     render: str = field(default="job", metadata={"help": "job: render each request in the training job's own format (its FormatProfile); chat: a plain user turn."})
     max_new_tokens: int = field(default=32, metadata={"help": "Tokens generated per probe (greedy); refusals show in the first few words."})
