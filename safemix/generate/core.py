@@ -25,7 +25,7 @@ from safemix.generate.methods import (
     render_template,
 )
 from safemix.generate.refusal import looks_like_refusal
-from safemix.mix.plan import count_for_ratio  # the mixer's exact rule, so the two agree
+from safemix.ratios import count_for_ratio  # the mixer's exact rule, so the two agree
 
 log = logging.getLogger(__name__)
 
