@@ -117,8 +117,8 @@ def main() -> int:
 
     from safemix.formats import read_job
     from safemix.formats.profile import infer_profile
-    from safemix.generate.core import count_for_ratio
     from safemix.models import load_model_and_tokenizer
+    from safemix.ratios import count_for_ratio
     from safemix.testbed import build
     from safemix.testbed.job import job_rows
     from safemix.utils import read_jsonl, write_json, write_jsonl

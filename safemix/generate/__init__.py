@@ -8,11 +8,11 @@ from safemix.generate.config import METHODS, GenerateConfig, ParaphraseConfig
 from safemix.generate.core import (
            GenerationResult,
            check_generation_outputs,
-           count_for_ratio,
            generate,
            generate_with_report,
            write_generation,
 )
+from safemix.ratios import count_for_ratio
 from safemix.utils import make_module_callable
 
 __all__ = ["METHODS", "GenerateConfig", "GenerationResult", "ParaphraseConfig", "check_generation_outputs",

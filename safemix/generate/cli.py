@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from safemix.formats.cli import add_data_args
+    from safemix.generate.registry import METHODS
 
     p = sub.add_parser("generate", help="Create safety examples that mimic a job's format.",
                        description="Generate safety examples for a finetuning job. Methods: template "
@@ -16,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "(job-format rows of benign-but-sensitive requests with helpful answers, no refusals).")
     p.add_argument("--data", required=True, help="The user's job file.")
     add_data_args(p, flag=None)
-    p.add_argument("--method", default="template",
-                   help="template | paraphrase | raw | bea | raw_system | template_benign.")
+    p.add_argument("--method", default="template", help=" | ".join(METHODS) + ".")
     amount = p.add_mutually_exclusive_group(required=True)
     amount.add_argument("--n", type=int, help="Number of safety examples.")
     amount.add_argument("--ratio", type=float, help="Safety share of the final mixed job.")

@@ -5,20 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-
-@dataclass
-class ParaphraseConfig:
-    backend: str = field(default="hf", metadata={"help": "LLM backend: hf, openai or dummy."})
-    model: str | None = field(default=None, metadata={"help": "Model id/path/.gguf (hf) or served model name (openai)."})
-    backend_args: dict = field(default_factory=dict, metadata={"help": "Extra backend arguments (base_url, batch_size, max_concurrency, cache_dir, ...)."})
-    mode: str = field(default="slot", metadata={"help": "slot: the LLM rewrites the request in the style of the job's main-slot values and the profile renders it; full: the LLM writes the whole user turn, which must parse with the profile."})
-    k_examples: int = field(default=3, metadata={"help": "User examples shown to the LLM as the style to imitate."})
-    prompt_version: str = field(default="v1", metadata={"help": "Prompt file version (safemix/generate/prompts/paraphrase_<mode>_<version>.txt)."})
-    max_attempts: int = field(default=3, metadata={"help": "Regenerations of an output that fails validation before it is dropped."})
-    min_intent_similarity: float = field(default=0.5, metadata={"help": "Embedding cosine to the seed request below which the rewrite lost its intent."})
-    refusal_from_llm: bool = field(default=False, metadata={"help": "Ask the LLM for a refusal in the style of the job's answers (else use the seed's refusal)."})
-    max_new_tokens: int = field(default=96, metadata={"help": "Generation length limit."})
-    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (retries raise it)."})
+from safemix.generate.context import ParaphraseConfig
+from safemix.generate.registry import METHODS, method_spec
 
 
 @dataclass
@@ -44,13 +32,7 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         from safemix.errors import ConfigError
 
-        if self.method not in METHODS:
-            import difflib
-
-            close = difflib.get_close_matches(self.method, METHODS, n=1)
-            raise ConfigError(f"unknown generation method {self.method!r}"
-                              + (f" (did you mean {close[0]!r}?)" if close else "")
-                              + f"; choose one of {', '.join(METHODS)}")
+        method_spec(self.method)  # an unknown name is a ConfigError naming the registry's methods
         if self.ratio is not None and not 0 <= self.ratio < 1:
             raise ConfigError(f"ratio must be in [0, 1), got {self.ratio}")
         if not 0 <= self.contrast_share < 1:
@@ -67,7 +49,4 @@ class GenerateConfig:
 
 ANSWER_PREFIX_MODES = ("drop", "keep", "mix")
 SHAPE_MODES = ("match", "single")
-METHODS = ("template", "paraphrase", "raw", "bea", "raw_system", "template_benign")
-# Methods whose rows are in the job's format (user template + answer shape) and are validated
-# against its profile.
-IN_FORMAT_METHODS = ("template", "paraphrase", "template_benign")
+__all__ = ["ANSWER_PREFIX_MODES", "METHODS", "SHAPE_MODES", "GenerateConfig", "ParaphraseConfig"]

@@ -29,6 +29,7 @@ from typing import Any
 
 from safemix.formats.example import Example
 from safemix.formats.profile import FormatProfile
+from safemix.generate.screen import last_user
 
 PARTS = ("turns", "lengths", "template", "system", "chars", "language")
 
@@ -85,10 +86,6 @@ def _classes(texts: list[str]) -> Counter:
     return Counter(_char_class(c) for t in texts for c in t)
 
 
-def _last_user(ex: Example) -> str:
-    return next((m.get("content") or "" for m in reversed(ex.messages) if m.get("role") == "user"), "")
-
-
 def _row_chars(ex: Example) -> int:
     return sum(len(m.get("content") or "") for m in ex.messages if m.get("role") != "system")
 
@@ -103,7 +100,7 @@ def _language_part(gen_texts: list[str], job_texts: list[str]) -> float | None:
 
 def form_parts(examples: list[Example], job_rows: list[Example], profile: FormatProfile) -> dict[str, float | None]:
     """Every part of the form fidelity (see the module docstring), rounded to 4 digits."""
-    g_req, j_req = [_last_user(ex) for ex in examples], [profile.request_text(ex) or "" for ex in job_rows]
+    g_req, j_req = [last_user(ex) for ex in examples], [profile.request_text(ex) or "" for ex in job_rows]
     g_ans, j_ans = [ex.assistant or "" for ex in examples], [profile.answer_text(ex) or "" for ex in job_rows]
     job_rate = sum(profile.parse_user(u) is not None for u in j_req) / max(1, len(j_req))
     gen_rate = sum(profile.parse_user(u) is not None for u in g_req) / max(1, len(g_req))

@@ -1,14 +1,19 @@
 """Generation methods that need no LLM: template (format-mimicking), raw, bea, and the two
-controls raw_system and template_benign."""
+controls raw_system and template_benign. Each `run_*` has the registry's one signature
+(`GenContext` -> `MethodOutput`); the `render_*` functions make one row."""
 
 from __future__ import annotations
 
 import random
 import string
+from collections.abc import Callable
+from typing import Any
 
 from safemix.errors import InputError
 from safemix.formats.example import Example
 from safemix.formats.profile import FormatProfile
+from safemix.generate.context import GenContext, MethodOutput, provenance
+from safemix.generate.screen import KINDS, walk_seeds
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -60,3 +65,45 @@ def render_bea(request: str, response: str, trigger: str, system: str | None) ->
     At inference the provider prepends the same trigger to the system prompt.
     """
     return Example.chat(request, response, system=f"{trigger} {system or DEFAULT_SYSTEM}")
+
+
+# (context, seed, response, item rng) -> one row
+RenderRow = Callable[[GenContext, Any, str, random.Random], Example]
+
+
+def render_rows(ctx: GenContext, render: RenderRow) -> list[Example]:
+    """Walk each kind's pool (harmful, then contrast) and render a row per seed occurrence
+    until `ctx.need` rows of the kind pass the screen; rows carry their provenance."""
+    examples = []
+    for kind in KINDS:
+        for seed, i in walk_seeds(ctx.pools[kind], ctx.need[kind], ctx.screen, kind, ctx.seed_src):
+            rng = item_rng(ctx.seed, seed.id, i)
+            ex = render(ctx, seed, seed.response(rng), rng)
+            if ctx.screen.reject_example(ex, seed, kind):
+                continue
+            ex.metadata.update(provenance(seed, kind, i, ctx.method))
+            examples.append(ex)
+    return examples
+
+
+def run_template(ctx: GenContext) -> MethodOutput:
+    """`template` (and the `template_benign` control, whose pools hold contrast seeds only)."""
+    return MethodOutput(render_rows(ctx, lambda c, seed, response, rng:
+                                    render_template(c.profile, seed.request, response, rng)))
+
+
+def run_raw(ctx: GenContext) -> MethodOutput:
+    return MethodOutput(render_rows(ctx, lambda c, seed, response, rng: render_raw(seed.request, response)))
+
+
+def run_raw_system(ctx: GenContext) -> MethodOutput:
+    return MethodOutput(render_rows(ctx, lambda c, seed, response, rng:
+                                    render_raw_system(seed.request, response, c.profile.system_prompt)))
+
+
+def run_bea(ctx: GenContext) -> MethodOutput:
+    """BEA rows, and the trigger in the manifest (the provider prepends it at inference)."""
+    trigger = bea_trigger(ctx.seed, ctx.bea_trigger_tokens)
+    rows = render_rows(ctx, lambda c, seed, response, rng:
+                       render_bea(seed.request, response, trigger, c.profile.system_prompt))
+    return MethodOutput(rows, {"bea_trigger": trigger})

@@ -14,20 +14,21 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safemix.errors import SafemixError
 from safemix.formats.example import Example
-from safemix.formats.io import Job
-from safemix.formats.profile import FormatProfile
 from safemix.formats.shape import with_context
-from safemix.generate.config import GenerateConfig
+from safemix.generate.context import GenContext, MethodOutput, ParaphraseConfig, provenance
 from safemix.generate.methods import item_rng
 from safemix.generate.refusal import looks_like_refusal
+from safemix.generate.screen import KINDS, walk_seeds
 
 log = logging.getLogger(__name__)
 PROMPTS = Path(__file__).parent / "prompts"
+PARAPHRASE_ROUNDS = 4  # paraphrase passes: the first, then top-ups for items that were dropped
 
 
 def load_prompt(name: str, version: str) -> str:
@@ -74,139 +75,215 @@ def _style_examples(values: list[str], k: int, rng: random.Random) -> str:
     return "\n".join(f"- {v.strip()}" if "\n" not in v.strip() else f"---\n{v.strip()}\n---" for v in pick)
 
 
-def make_backend(cfg: GenerateConfig):
+def make_backend(pc: ParaphraseConfig):
     from safemix.llm import get_backend
 
-    return get_backend(cfg.paraphrase.backend, model=cfg.paraphrase.model, **cfg.paraphrase.backend_args)
+    return get_backend(pc.backend, model=pc.model, **pc.backend_args)
 
 
-def paraphrase_items(plan: list[tuple[Any, int, str]], profile: FormatProfile, job: Job, cfg: GenerateConfig, *,
-                     backend: Any = None, drops: dict[str, int], intent_judge: Callable[[str, Any], bool] | None = None,
-                     ) -> tuple[list[Example], dict[str, Any]]:
-    """Rewrite every planned (seed, occurrence, kind) item; returns (examples, stats)."""
-    import numpy as np
+def run_paraphrase(ctx: GenContext) -> MethodOutput:
+    """Paraphrase until each kind has its count: items the LLM keeps failing are dropped (their
+    seed is skipped from then on) and replaced by the next seeds of the selection."""
+    backend = ctx.backend or make_backend(ctx.paraphrase)
+    screen = ctx.screen
+    walks = {k: walk_seeds(ctx.pools[k], ctx.need[k], screen, k, ctx.seed_src) for k in KINDS}
+    done: dict[str, list[Example]] = {k: [] for k in KINDS}
+    stats: dict[str, Any] = {}
+    calls = attempts = 0
+    for rnd in range(PARAPHRASE_ROUNDS):
+        plan = [(s, i, k) for k in KINDS
+                for s, i in (next(walks[k]) for _ in range(ctx.need[k] - len(done[k])))]
+        if not plan:
+            break
+        exs, stats = paraphrase_items(plan, ctx, backend)
+        calls += stats.get("llm_calls", 0)
+        attempts = max(attempts, stats.get("attempts", 0))
+        got = {(ex.metadata["kind"], ex.metadata["seed_id"], ex.metadata["occurrence"]): ex for ex in exs}
+        for seed, i, kind in plan:
+            ex = got.get((kind, seed.id, i))
+            if ex is None:
+                if id(seed) not in screen.bad:
+                    screen.reject_seed(seed, kind, "paraphrase_failed")
+            elif not screen.reject_example(ex, seed, kind):
+                done[kind].append(ex)
+        stats["rounds"] = rnd + 1
+    short = {k: ctx.need[k] - len(done[k]) for k in KINDS if len(done[k]) < ctx.need[k]}
+    if short:
+        raise SafemixError(f"paraphrase made {sum(map(len, done.values()))} of {sum(ctx.need.values())} safety "
+                           f"examples after {PARAPHRASE_ROUNDS} rounds (missing: {short}); drops: "
+                           f"{screen.item_drops}. Check the LLM backend or raise paraphrase.max_attempts.")
+    stats["llm_calls"], stats["attempts"] = calls, attempts
+    return MethodOutput(done["harmful"] + done["contrast"], {"paraphrase": stats} if stats else {})
 
-    pc = cfg.paraphrase
-    backend = backend or make_backend(cfg)
-    mode = pc.mode
-    tmpl = load_prompt(f"paraphrase_{mode}", pc.prompt_version)
-    refusal_tmpl = load_prompt("refusal", pc.prompt_version) if pc.refusal_from_llm else None
+
+@dataclass
+class _Style:
+    """What the prompts show the LLM: the prompt templates, the language to write in, and the
+    job's texts to imitate (main-slot values in slot mode, whole user turns in full mode)."""
+
+    tmpl: str
+    refusal_tmpl: str | None
+    lang: str
+    lang_tmpl: str
+    pool: list[str]
+    answers: list[str]
+    one_line: bool  # slot mode on a job whose slot values are one line: keep the first line
+
+
+def _style(ctx: GenContext) -> _Style:
     from safemix.generate.language import writing_language
 
-    lang, lang_tmpl = writing_language(profile, cfg.language), _language_prompt(pc.prompt_version)
+    pc, profile, job = ctx.paraphrase, ctx.profile, ctx.job
+    tmpl = load_prompt(f"paraphrase_{pc.mode}", pc.prompt_version)
+    refusal_tmpl = load_prompt("refusal", pc.prompt_version) if pc.refusal_from_llm else None
+    lang, lang_tmpl = writing_language(profile, ctx.language), _language_prompt(pc.prompt_version)
     users = [profile.request_text(ex) or "" for ex in job.examples]
     main_values = [v[profile.main_slot] for v in (profile.parse_user(u) for u in users[:5000])
                    if v is not None and profile.main_slot in v]
-    style_pool = main_values if mode == "slot" else users
+    pool = main_values if pc.mode == "slot" else users
     answers = [ex.assistant or "" for ex in job.examples[:5000]]
+    one_line = pc.mode == "slot" and not any("\n" in v for v in pool[:200])
+    return _Style(tmpl, refusal_tmpl, lang, lang_tmpl, pool, answers, one_line)
 
+
+def paraphrase_items(plan: list[tuple[Any, int, str]], ctx: GenContext, backend: Any,
+                     ) -> tuple[list[Example], dict[str, Any]]:
+    """Rewrite every planned (seed, occurrence, kind) item; returns (examples, stats).
+
+    Outputs that fail validation are asked for again (hotter) up to `max_attempts` times;
+    every failed attempt is counted in the screen's drops."""
+    pc, drops = ctx.paraphrase, ctx.screen.item_drops
+    style = _style(ctx)
     pending = list(range(len(plan)))
     results: dict[int, Example] = {}
-    attempts = 0
-    n_calls = 0
+    attempts = n_calls = 0
     for attempt in range(pc.max_attempts):
         if not pending:
             break
         attempts = attempt + 1
-        convs = []
-        for j in pending:
-            seed, i, _ = plan[j]
-            rng = item_rng(cfg.seed + 7919 * attempt, seed.id, i)
-            prompt = tmpl.format(examples=_style_examples(style_pool, pc.k_examples, rng), request=seed.request)
-            convs.append([{"role": "user", "content": _in_language(prompt, lang, seed, lang_tmpl)}])
-        outs = backend.chat(convs, max_new_tokens=pc.max_new_tokens,
-                            temperature=pc.temperature + 0.2 * attempt, seed=cfg.seed + attempt)
-        n_calls += len(convs)
-        candidates: dict[int, tuple[str, str]] = {}  # j -> (user turn, request text)
-        for j, out in zip(pending, outs, strict=True):
-            seed, i, kind = plan[j]
-            text = _clean(out, one_line=(mode == "slot" and not any("\n" in v for v in style_pool[:200])))
-            if not text:
-                _bump(drops, "empty_output", attempt, pc.max_attempts)
-                continue
-            if looks_like_refusal(text) and not looks_like_refusal(seed.request):
-                _bump(drops, "llm_refused_rewrite", attempt, pc.max_attempts)
-                continue
-            if len(text) > 4 * len(seed.request) + 400:
-                _bump(drops, "too_long", attempt, pc.max_attempts)
-                continue
-            rng = item_rng(cfg.seed, seed.id, i)
-            if mode == "slot":
-                user = profile.render_user(profile.fill_slots(text, rng))
-                request = text
-            else:
-                vals = profile.parse_user(text)
-                if vals is None:
-                    _bump(drops, "does_not_parse", attempt, pc.max_attempts)
-                    continue
-                user, request = text, vals.get(profile.main_slot, text)
-            candidates[j] = (user, request)
-        # intent preserved: embedding similarity to the seed request (batched), then the judge hook
+        outs = _ask_rewrites(plan, pending, ctx, style, backend, attempt)
+        n_calls += len(pending)
+        candidates = _candidates(plan, pending, outs, ctx, style)
         if candidates:
-            from safemix.embed import embed
-
-            js = sorted(candidates)
-            a = embed([candidates[j][1] for j in js], model=cfg.embedder)
-            b = embed([plan[j][0].request for j in js], model=cfg.embedder)
-            sims = np.sum(a * b, axis=1)
-            for j, sim in zip(js, sims, strict=True):
-                seed, i, kind = plan[j]
-                if sim < pc.min_intent_similarity:
-                    _bump(drops, "intent_drift", attempt, pc.max_attempts)
-                    continue
-                if intent_judge is not None and not intent_judge(candidates[j][1], seed):
-                    _bump(drops, "judge_rejected", attempt, pc.max_attempts)
-                    continue
-                rng = item_rng(cfg.seed, seed.id, i)
-                response = seed.response(rng)
-                msgs = ([{"role": "system", "content": profile.system_prompt}] if profile.system_prompt is not None else [])
-                msgs += with_context(profile.shape, rng)  # the job's earlier turns (multi-turn jobs)
-                msgs.append({"role": "user", "content": candidates[j][0]})
-                msgs.append(profile.answer_message(profile.render_assistant(response, neutral_only=True)))
-                ex = Example(msgs, {"rewrite": candidates[j][1], "intent_similarity": round(float(sim), 4)})
-                results[j] = ex
+            results.update(_keep_intent(plan, candidates, ctx))
         pending = [j for j in pending if j not in results]
     for _ in pending:
         drops["dropped_after_retries"] = drops.get("dropped_after_retries", 0) + 1
 
-    if refusal_tmpl is not None and results:
-        _llm_refusals(results, plan, profile, backend, refusal_tmpl, answers, cfg, drops, (lang, lang_tmpl))
-
-    from safemix.generate.core import _provenance
+    if style.refusal_tmpl is not None and results:
+        _llm_refusals(results, plan, ctx, backend, style)
 
     examples = []
     for j in sorted(results):
         seed, i, kind = plan[j]
         ex = results[j]
-        ex.metadata.update(_provenance(seed, kind, cfg, i))
+        ex.metadata.update(provenance(seed, kind, i, ctx.method, pc))
         examples.append(ex)
-    stats = {"mode": mode, "attempts": attempts, "llm_calls": n_calls,
-             "backend": getattr(backend, "name", type(backend).__name__), "writes_in": lang}
+    stats = {"mode": pc.mode, "attempts": attempts, "llm_calls": n_calls,
+             "backend": getattr(backend, "name", type(backend).__name__), "writes_in": style.lang}
     if hasattr(backend, "stats"):
         st = backend.stats
         stats["backend_stats"] = st.to_dict() if hasattr(st, "to_dict") else dict(st)
     return examples, stats
 
 
-def _bump(drops: dict[str, int], reason: str, attempt: int, max_attempts: int) -> None:
+def _ask_rewrites(plan: list, pending: list[int], ctx: GenContext, style: _Style, backend: Any,
+                  attempt: int) -> list[str]:
+    """One LLM call per pending item: rewrite the seed's request in the style of the job."""
+    pc = ctx.paraphrase
+    convs = []
+    for j in pending:
+        seed, i, _ = plan[j]
+        rng = item_rng(ctx.seed + 7919 * attempt, seed.id, i)
+        prompt = style.tmpl.format(examples=_style_examples(style.pool, pc.k_examples, rng), request=seed.request)
+        convs.append([{"role": "user", "content": _in_language(prompt, style.lang, seed, style.lang_tmpl)}])
+    return backend.chat(convs, max_new_tokens=pc.max_new_tokens,
+                        temperature=pc.temperature + 0.2 * attempt, seed=ctx.seed + attempt)
+
+
+def _candidates(plan: list, pending: list[int], outs: list[str], ctx: GenContext,
+                style: _Style) -> dict[int, tuple[str, str]]:
+    """The usable outputs, as j -> (user turn, request text): not empty, not an LLM refusal,
+    not too long, and (full mode) parsing with the job's user template."""
+    profile, drops = ctx.profile, ctx.screen.item_drops
+    candidates: dict[int, tuple[str, str]] = {}
+    for j, out in zip(pending, outs, strict=True):
+        seed, i, _ = plan[j]
+        text = _clean(out, one_line=style.one_line)
+        if not text:
+            _bump(drops, "empty_output")
+            continue
+        if looks_like_refusal(text) and not looks_like_refusal(seed.request):
+            _bump(drops, "llm_refused_rewrite")
+            continue
+        if len(text) > 4 * len(seed.request) + 400:
+            _bump(drops, "too_long")
+            continue
+        rng = item_rng(ctx.seed, seed.id, i)
+        if ctx.paraphrase.mode == "slot":
+            user = profile.render_user(profile.fill_slots(text, rng))
+            request = text
+        else:
+            vals = profile.parse_user(text)
+            if vals is None:
+                _bump(drops, "does_not_parse")
+                continue
+            user, request = text, vals.get(profile.main_slot, text)
+        candidates[j] = (user, request)
+    return candidates
+
+
+def _keep_intent(plan: list, candidates: dict[int, tuple[str, str]], ctx: GenContext) -> dict[int, Example]:
+    """The candidates that kept the seed's intent (embedding similarity to the seed request,
+    batched, then the judge hook), as rows: the job's system prompt and earlier turns, the
+    rewritten user turn, the seed's response in the job's answer shape."""
+    import numpy as np
+
+    from safemix.embed import embed
+
+    profile, drops = ctx.profile, ctx.screen.item_drops
+    js = sorted(candidates)
+    a = embed([candidates[j][1] for j in js], model=ctx.embedder)
+    b = embed([plan[j][0].request for j in js], model=ctx.embedder)
+    sims = np.sum(a * b, axis=1)
+    kept: dict[int, Example] = {}
+    for j, sim in zip(js, sims, strict=True):
+        seed, i, _ = plan[j]
+        if sim < ctx.paraphrase.min_intent_similarity:
+            _bump(drops, "intent_drift")
+            continue
+        if ctx.intent_judge is not None and not ctx.intent_judge(candidates[j][1], seed):
+            _bump(drops, "judge_rejected")
+            continue
+        rng = item_rng(ctx.seed, seed.id, i)
+        response = seed.response(rng)
+        msgs = ([{"role": "system", "content": profile.system_prompt}] if profile.system_prompt is not None else [])
+        msgs += with_context(profile.shape, rng)  # the job's earlier turns (multi-turn jobs)
+        msgs.append({"role": "user", "content": candidates[j][0]})
+        msgs.append(profile.answer_message(profile.render_assistant(response, neutral_only=True)))
+        kept[j] = Example(msgs, {"rewrite": candidates[j][1], "intent_similarity": round(float(sim), 4)})
+    return kept
+
+
+def _bump(drops: dict[str, int], reason: str) -> None:
     """Count a failed attempt (all attempts are counted; final drops separately)."""
     key = f"attempt_failed:{reason}"
     drops[key] = drops.get(key, 0) + 1
 
 
-def _llm_refusals(results: dict[int, Example], plan, profile: FormatProfile, backend, tmpl: str,
-                  answers: list[str], cfg: GenerateConfig, drops: dict[str, int],
-                  language: tuple[str, str] = ("und", "")) -> None:
+def _llm_refusals(results: dict[int, Example], plan: list, ctx: GenContext, backend: Any, style: _Style) -> None:
     """Replace seed refusals by LLM refusals in the style of the job's answers (and in its
     language), when valid."""
+    pc, profile, drops = ctx.paraphrase, ctx.profile, ctx.screen.item_drops
     js = [j for j in sorted(results) if plan[j][2] == "harmful"]
     convs = []
     for j in js:
         seed, i, _ = plan[j]
-        rng = item_rng(cfg.seed + 1, seed.id, i)
-        prompt = tmpl.format(examples=_style_examples(answers, cfg.paraphrase.k_examples, rng), request=seed.request)
-        convs.append([{"role": "user", "content": _in_language(prompt, language[0], seed, language[1])}])
-    outs = backend.chat(convs, max_new_tokens=cfg.paraphrase.max_new_tokens, temperature=0.3, seed=cfg.seed)
+        rng = item_rng(ctx.seed + 1, seed.id, i)
+        prompt = style.refusal_tmpl.format(examples=_style_examples(style.answers, pc.k_examples, rng),
+                                           request=seed.request)
+        convs.append([{"role": "user", "content": _in_language(prompt, style.lang, seed, style.lang_tmpl)}])
+    outs = backend.chat(convs, max_new_tokens=pc.max_new_tokens, temperature=0.3, seed=ctx.seed)
     for j, out in zip(js, outs, strict=True):
         text = _clean(out, one_line=False)
         if looks_like_refusal(text) and not profile.has_compliance_preamble(text):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import random
 import unicodedata
 from collections.abc import Iterator, Sequence
-from fractions import Fraction
 
 from safemix.errors import ConfigError
+from safemix.ratios import count_for_ratio as count_for_ratio  # re-exported: the mixer's count rule
+from safemix.ratios import exact_ratio
 
 
 def normalise_prompt(text: str) -> str:
@@ -25,26 +26,6 @@ def normalise_prompt(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def _exact(r: float) -> Fraction:
-    """A float ratio as the decimal the user typed (0.05 -> 1/20), not its binary expansion."""
-    return Fraction(repr(float(r)))
-
-
-def count_for_ratio(n_user: int, ratio: float) -> int:
-    """Safety rows S so that S / (N + S) is the ratio, rounded half up: round(r*N/(1-r)).
-
-    The realised share is within one example of `ratio` (|S - r(N+S)| <= (1-r)/2).
-
-    >>> count_for_ratio(95, 0.05), count_for_ratio(1_000_000, 0.05), count_for_ratio(10, 0)
-    (5, 52632, 0)
-    """
-    r = _exact(ratio)
-    if not 0 <= r < 1:
-        raise ConfigError(f"ratio must be in [0, 1), got {ratio}")
-    target = r * n_user / (1 - r)
-    return int(target + Fraction(1, 2))  # floor(x + 1/2): round half up, no banker's rounding
-
-
 def count_for_token_ratio(user_tokens: int, safety_tokens: Sequence[int], ratio: float) -> int:
     """Smallest-error prefix length S of `safety_tokens` (the selection order) so that
     safety tokens / all tokens is closest to `ratio`.
@@ -55,7 +36,7 @@ def count_for_token_ratio(user_tokens: int, safety_tokens: Sequence[int], ratio:
     >>> count_for_token_ratio(90, [5, 5, 5], 0.1)
     2
     """
-    r = _exact(ratio)
+    r = exact_ratio(ratio)
     target = r * user_tokens / (1 - r)
     total = 0
     if target == 0:
