@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,8 +39,12 @@ def mark_given(cfg: Any, keys: frozenset[str] | set[str]) -> Any:
     return cfg
 
 
-def _did_you_mean(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
+def did_you_mean(value: Any, options: Iterable[Any], cutoff: float = 0.6) -> str:
+    """`" (did you mean 'x'?)"` for the option closest to `value`, or "" when none is close.
+
+    The one did-you-mean of safemix: every "unknown name" error appends this to its message.
+    """
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -64,7 +69,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where}: expected one of {list(typing.get_args(tp))}, got {value!r}"
-                              + _did_you_mean(str(value), [str(a) for a in typing.get_args(tp)]))
+                              + did_you_mean(value, typing.get_args(tp)))
         return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
@@ -114,7 +119,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     for k, v in (data or {}).items():
         key = f"{where}.{k}" if where else k
         if k not in fields:
-            raise ConfigError(f"unknown key {key!r}{_did_you_mean(k, list(fields))}; "
+            raise ConfigError(f"unknown key {key!r}{did_you_mean(k, fields)}; "
                               f"valid keys: {', '.join(fields)}")
         kwargs[k] = _coerce(v, hints[k], key)
     try:

@@ -45,11 +45,9 @@ class GenerateConfig:
         from safemix.errors import ConfigError
 
         if self.method not in METHODS:
-            import difflib
+            from safemix.config import did_you_mean
 
-            close = difflib.get_close_matches(self.method, METHODS, n=1)
-            raise ConfigError(f"unknown generation method {self.method!r}"
-                              + (f" (did you mean {close[0]!r}?)" if close else "")
+            raise ConfigError(f"unknown generation method {self.method!r}" + did_you_mean(self.method, METHODS)
                               + f"; choose one of {', '.join(METHODS)}")
         if self.ratio is not None and not 0 <= self.ratio < 1:
             raise ConfigError(f"ratio must be in [0, 1), got {self.ratio}")
