@@ -24,6 +24,7 @@ from safemix.errors import ConfigError
 T = TypeVar("T")
 
 _GIVEN = "_safemix_given_keys"
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"  # package data (pyproject package-data)
 
 
 def given_keys(cfg: Any) -> frozenset[str] | None:
@@ -190,6 +191,26 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a recipe must be a mapping of sections")
     return data
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """Name -> path of every recipe shipped in the package (`safemix/recipes/*.yaml`)."""
+    return {p.stem: p for p in sorted(RECIPE_DIR.glob("*.yaml"))} if RECIPE_DIR.is_dir() else {}
+
+
+def resolve_recipe(name_or_path: str | Path) -> Path:
+    """A path, or the name of a shipped recipe (with or without .yaml)."""
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    if len(p.parts) != 1:  # a path (with a folder): never swapped for a shipped recipe
+        raise ConfigError(f"recipe not found: {name_or_path}")
+    recipes = shipped_recipes()
+    key = p.stem if p.suffix in (".yaml", ".yml") else str(name_or_path)
+    if key in recipes:
+        return recipes[key]
+    raise ConfigError(f"recipe not found: {name_or_path}{did_you_mean(key, recipes)}; "
+                      "`safemix ls` lists shipped recipes")
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
