@@ -3,7 +3,8 @@
 Every field carries `metadata={"help": ...}`. Unknown keys are errors with a
 did-you-mean; values are type-checked against the annotations. A dataclass built by
 `from_dict` remembers which keys the recipe gave (`given_keys`), so a config can tell a value
-the user set from a default.
+the user set from a default. Shipped recipes (`safemix/recipes/*.yaml`) are found by name
+(`resolve_recipe`); `did_you_mean` is the typo hint of every "unknown name" error in safemix.
 
     cfg = load_config(RunConfig, "safemix/recipes/quickstart.yaml", ["train.max_steps=10"])
 """
@@ -91,6 +92,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         return dict(value)
+    return _coerce_scalar(value, tp, where)
+
+
+def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
+    """Check/convert `value` to bool, int, float or str (other types pass unchanged)."""
     if tp is bool:
         if isinstance(value, bool):
             return value
