@@ -92,11 +92,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         return dict(value)
-    return _coerce_scalar(value, tp, where)
-
-
-def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
-    """Check/convert `value` to bool, int, float or str (other types pass unchanged)."""
     if tp is bool:
         if isinstance(value, bool):
             return value
