@@ -3,7 +3,8 @@
 Every field carries `metadata={"help": ...}`. Unknown keys are errors with a
 did-you-mean; values are type-checked against the annotations. A dataclass built by
 `from_dict` remembers which keys the recipe gave (`given_keys`), so a config can tell a value
-the user set from a default.
+the user set from a default. Shipped recipes (`safemix/recipes/*.yaml`) are found by name
+(`resolve_recipe`); `did_you_mean` is the typo hint of every "unknown name" error in safemix.
 
     cfg = load_config(RunConfig, "safemix/recipes/quickstart.yaml", ["train.max_steps=10"])
 """
@@ -15,6 +16,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +25,7 @@ from safemix.errors import ConfigError
 T = TypeVar("T")
 
 _GIVEN = "_safemix_given_keys"
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"  # package data (pyproject package-data)
 
 
 def given_keys(cfg: Any) -> frozenset[str] | None:
@@ -38,8 +41,12 @@ def mark_given(cfg: Any, keys: frozenset[str] | set[str]) -> Any:
     return cfg
 
 
-def _did_you_mean(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
+def did_you_mean(value: Any, options: Iterable[Any], cutoff: float = 0.6) -> str:
+    """`" (did you mean 'x'?)"` for the option closest to `value`, or "" when none is close.
+
+    The one did-you-mean of safemix: every "unknown name" error appends this to its message.
+    """
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -53,7 +60,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where}: expected one of {list(typing.get_args(tp))}, got {value!r}"
-                              + _did_you_mean(str(value), [str(a) for a in typing.get_args(tp)]))
+                              + did_you_mean(value, typing.get_args(tp)))
         return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
@@ -128,7 +135,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     for k, v in (data or {}).items():
         key = f"{where}.{k}" if where else k
         if k not in fields:
-            raise ConfigError(f"unknown key {key!r}{_did_you_mean(k, list(fields))}; "
+            raise ConfigError(f"unknown key {key!r}{did_you_mean(k, fields)}; "
                               f"valid keys: {', '.join(fields)}")
         kwargs[k] = _coerce(v, hints[k], key)
     try:
@@ -199,6 +206,26 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a recipe must be a mapping of sections")
     return data
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """Name -> path of every recipe shipped in the package (`safemix/recipes/*.yaml`)."""
+    return {p.stem: p for p in sorted(RECIPE_DIR.glob("*.yaml"))} if RECIPE_DIR.is_dir() else {}
+
+
+def resolve_recipe(name_or_path: str | Path) -> Path:
+    """A path, or the name of a shipped recipe (with or without .yaml)."""
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    if len(p.parts) != 1:  # a path (with a folder): never swapped for a shipped recipe
+        raise ConfigError(f"recipe not found: {name_or_path}")
+    recipes = shipped_recipes()
+    key = p.stem if p.suffix in (".yaml", ".yml") else str(name_or_path)
+    if key in recipes:
+        return recipes[key]
+    raise ConfigError(f"recipe not found: {name_or_path}{did_you_mean(key, recipes)}; "
+                      "`safemix ls` lists shipped recipes")
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+import types
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -126,17 +127,17 @@ def stable_hash(obj: Any) -> str:
     return sha256_text(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str))
 
 
-def make_module_callable(module_name: str, fn: Any) -> None:
-    """Let a stage package be called as its main function (`safemix.mix(...)`).
+class CallablePackage(types.ModuleType):
+    """The type of a stage package that is also its main function: calling the package
+    `safemix.mix` calls its function `safemix.mix.mix` (the function named like the package).
 
-    `safemix.mix` is both a package and the function users call; once the package is
-    imported, the attribute on `safemix` is the module, so the module forwards calls.
+    Importing a package makes it the attribute of its parent, so after any `import
+    safemix.mix...` the name `safemix.mix` is the package; for `safemix.mix(...)` and
+    `from safemix import mix` to call the function, the package itself must be callable.
+    A module's type is the one place for `__call__`: the package sets it with
+    `sys.modules[__name__].__class__ = CallablePackage` (the mechanism the Python reference
+    gives for customising a module, "Customizing module attribute access").
     """
-    import sys
-    import types
 
-    class _CallableModule(types.ModuleType):
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            return fn(*args, **kwargs)
-
-    sys.modules[module_name].__class__ = _CallableModule
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)

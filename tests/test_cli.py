@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from safemix.cli import build_parser, main
-from safemix.recipes_cli import shipped_recipes, validate_recipe
+from safemix.cli.validate import validate_recipe
+from safemix.config import shipped_recipes
 
 
 def subcommands() -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from safemix.cli import main
-from safemix.recipes_cli import RECIPE_DIR, resolve_recipe, shipped_recipes
+from safemix.config import RECIPE_DIR, resolve_recipe, shipped_recipes
 
 REPO = Path(__file__).resolve().parents[1]
 

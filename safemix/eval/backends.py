@@ -94,10 +94,9 @@ def make_backend(name: str, model: Any, gguf_file: str | None = None, args: dict
     """Build a generation backend by name; `what` names it in errors ("model", "base model", ...)."""
     args = dict(args or {})
     if name not in EVAL_BACKENDS:
-        import difflib
+        from safemix.config import did_you_mean
 
-        near = difflib.get_close_matches(str(name), EVAL_BACKENDS, n=1, cutoff=0.4)
-        raise ConfigError(f"unknown backend {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+        raise ConfigError(f"unknown backend {name!r}" + did_you_mean(name, EVAL_BACKENDS, cutoff=0.4)
                           + f"; choose one of {', '.join(EVAL_BACKENDS)}")
     if name == "vllm":
         return VLLMBackend(model, **args)

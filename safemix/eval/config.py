@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from safemix.config import did_you_mean
 from safemix.errors import ConfigError
 
 
@@ -67,8 +67,7 @@ class EvalConfig:
 
         def check(kind: str, value: str, options: tuple[str, ...]) -> None:
             if value not in options:
-                near = difflib.get_close_matches(str(value), options, n=1, cutoff=0.5)
-                raise ConfigError(f"unknown {kind} {value!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                raise ConfigError(f"unknown {kind} {value!r}" + did_you_mean(value, options, cutoff=0.5)
                                   + f"; choose from {', '.join(options)}")
 
         check("backend", self.backend, EVAL_BACKENDS)

@@ -23,13 +23,13 @@ headline numbers) and the report adds their agreement (Cohen's kappa) and disagr
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safemix.config import did_you_mean
 from safemix.errors import ConfigError
 from safemix.eval.embedding_judge import EmbeddingJudge
 from safemix.eval.keyword import OUTCOMES, Judgment, KeywordJudge
@@ -42,8 +42,7 @@ JUDGES = ("keyword", "embedding", "classifier", "llm")
 def get_judge(name: str, **args: Any):
     """The judge registered as `name`, built with its arguments."""
     if name not in JUDGES:
-        near = difflib.get_close_matches(str(name), JUDGES, n=1, cutoff=0.5)
-        raise ConfigError(f"unknown judge {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+        raise ConfigError(f"unknown judge {name!r}" + did_you_mean(name, JUDGES, cutoff=0.5)
                           + f"; choose from {', '.join(JUDGES)}")
     cls = {"keyword": KeywordJudge, "embedding": EmbeddingJudge, "classifier": ClassifierJudge,
            "llm": LLMJudge}[name]

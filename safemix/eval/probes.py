@@ -63,11 +63,9 @@ def _builtin_file(kind: str) -> str:
 def load_builtin_probes(kind: str | None = None) -> list[Probe]:
     """The built-in probes: "harmful", "benign" (over-refusal), or both when None."""
     if kind is not None and kind not in PROBE_KINDS:
-        import difflib
+        from safemix.config import did_you_mean
 
-        close = difflib.get_close_matches(str(kind), PROBE_KINDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown probe kind {kind!r}{hint}; choose harmful or benign")
+        raise ConfigError(f"unknown probe kind {kind!r}{did_you_mean(kind, PROBE_KINDS)}; choose harmful or benign")
     out = []
     for k in ([kind] if kind else list(PROBE_KINDS)):
         name = _builtin_file(k)

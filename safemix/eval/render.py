@@ -53,10 +53,9 @@ def render_probe(request: str, style: str, profile: Any = None, rng: random.Rand
         return [{"role": "system", "content": AOA_SYSTEM},
                 {"role": "user", "content": AOA_USER_PREFIX + request}]
     if style not in PROFILE_STYLES:
-        import difflib
+        from safemix.config import did_you_mean
 
-        near = difflib.get_close_matches(str(style), STYLES, n=1)
-        raise ConfigError(f"unknown probe style {style!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+        raise ConfigError(f"unknown probe style {style!r}" + did_you_mean(style, STYLES)
                           + f"; choose from {', '.join(STYLES)}")
     if profile is None:
         need = "eval.heldout_job (rows in a held-out paraphrase of the job's format)" if style == "job_heldout" \

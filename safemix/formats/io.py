@@ -505,11 +505,9 @@ def _resolve_schema(first: dict, schema: str | None, column_map: dict | None, co
                 f"--column-map; found keys {list(first)}", path=path, line=line)
         return "columns", ColumnsSchema(cm, columns)
     if schema not in SCHEMAS:
-        import difflib
+        from safemix.config import did_you_mean
 
-        close = difflib.get_close_matches(schema, FORMATS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown format {schema!r}{hint}; choose one of {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown format {schema!r}{did_you_mean(schema, FORMATS)}; choose one of {', '.join(FORMATS)}")
     return schema, SCHEMAS[schema]
 
 

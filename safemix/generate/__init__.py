@@ -4,6 +4,8 @@
 "template", n=200)`), like `safemix.mix`.
 """
 
+import sys
+
 from safemix.generate.config import METHODS, GenerateConfig, ParaphraseConfig
 from safemix.generate.core import (
            GenerationResult,
@@ -13,10 +15,10 @@ from safemix.generate.core import (
            write_generation,
 )
 from safemix.ratios import count_for_ratio
-from safemix.utils import make_module_callable
+from safemix.utils import CallablePackage
 
 __all__ = ["METHODS", "GenerateConfig", "GenerationResult", "ParaphraseConfig", "check_generation_outputs",
            "count_for_ratio", "generate",
            "generate_with_report", "write_generation"]
 
-make_module_callable(__name__, generate)
+sys.modules[__name__].__class__ = CallablePackage

@@ -6,10 +6,10 @@ did-you-mean), whether rows are in the job's format, whether a method is a contr
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from safemix.config import did_you_mean
 from safemix.errors import ConfigError
 from safemix.generate.context import GenContext, MethodOutput
 from safemix.generate.methods import run_bea, run_raw, run_raw_system, run_template
@@ -48,8 +48,6 @@ METHODS: dict[str, MethodSpec] = {
 def method_spec(name: str) -> MethodSpec:
     """The registered method `name`; an unknown name is a ConfigError with a did-you-mean."""
     if name not in METHODS:
-        close = difflib.get_close_matches(name, METHODS, n=1)
-        raise ConfigError(f"unknown generation method {name!r}"
-                          + (f" (did you mean {close[0]!r}?)" if close else "")
-                          + f"; choose one of {', '.join(METHODS)}")
+        raise ConfigError(f"unknown generation method {name!r}{did_you_mean(name, METHODS)}"
+                          f"; choose one of {', '.join(METHODS)}")
     return METHODS[name]

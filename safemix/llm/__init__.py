@@ -10,10 +10,10 @@ Every backend returns one answer per conversation, in input order; greedy by def
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
+from safemix.config import did_you_mean
 from safemix.errors import ConfigError
 from safemix.llm.base import EndpointError, GenerationStats, LLMBackend, truncate_at_stop
 from safemix.llm.fetch import smollm2_path
@@ -28,8 +28,7 @@ BACKENDS = {
 
 def backend_class(name: str) -> type[LLMBackend]:
     if name not in BACKENDS:
-        near = difflib.get_close_matches(str(name), BACKENDS, n=1, cutoff=0.4)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = did_you_mean(name, BACKENDS, cutoff=0.4)
         raise ConfigError(f"unknown LLM backend {name!r}{hint}; choose one of {', '.join(BACKENDS)}")
     module, cls = BACKENDS[name].split(":")
     return getattr(importlib.import_module(module), cls)

@@ -57,11 +57,9 @@ class DummyBackend(LLMBackend):
                  rule: str = "echo", delay_s: float = 0.0) -> None:
         super().__init__()
         if rule not in RULES:
-            import difflib
+            from safemix.config import did_you_mean
 
-            near = difflib.get_close_matches(rule, RULES, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ConfigError(f"unknown dummy rule {rule!r}{hint}; choose one of {', '.join(RULES)}")
+            raise ConfigError(f"unknown dummy rule {rule!r}{did_you_mean(rule, RULES)}; choose one of {', '.join(RULES)}")
         if responses is not None and not isinstance(responses, list | dict):
             raise ConfigError(f"dummy responses must be a list or a dict, got {type(responses).__name__}")
         if isinstance(responses, list) and not responses:

@@ -38,11 +38,9 @@ class MixConfig:
         for name, options in (("strategy", STRATEGIES), ("ratio_unit", RATIO_UNITS)):
             value = getattr(self, name)
             if value not in options:
-                import difflib
+                from safemix.config import did_you_mean
 
-                close = difflib.get_close_matches(str(value), options, n=1)
-                raise ConfigError(f"unknown mix {name} {value!r}"
-                                  + (f" (did you mean {close[0]!r}?)" if close else "")
+                raise ConfigError(f"unknown mix {name} {value!r}" + did_you_mean(value, options)
                                   + f"; choose one of {', '.join(options)}")
         if self.ratio is not None and self.count is not None:
             raise ConfigError("give either ratio or count, not both")

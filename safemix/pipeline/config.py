@@ -89,10 +89,9 @@ class RunConfig:
 
         for m in self.methods:
             if m not in SWEEP_METHODS:
-                import difflib
+                from safemix.config import did_you_mean
 
-                close = difflib.get_close_matches(m, SWEEP_METHODS, n=1)
-                raise ConfigError(f"unknown method {m!r} in methods" + (f" (did you mean {close[0]!r}?)" if close else "")
+                raise ConfigError(f"unknown method {m!r} in methods" + did_you_mean(m, SWEEP_METHODS)
                                   + f"; choose from {', '.join(SWEEP_METHODS)}")
         for r in self.ratios:
             if not 0 < r < 1:
@@ -100,12 +99,11 @@ class RunConfig:
         for m, rs in self.method_ratios.items():
             # a known method the sweep does not run is ignored, so `methods=[...]` can pick a subset
             if m == "none" or m not in SWEEP_METHODS:
-                import difflib
+                from safemix.config import did_you_mean
 
-                close = difflib.get_close_matches(str(m), SWEEP_METHODS, n=1)
+                with_ratio = [x for x in SWEEP_METHODS if x != "none"]
                 raise ConfigError(f"method_ratios has ratios for {m!r}, which is not a sweep method with a ratio"
-                                  + (f" (did you mean {close[0]!r}?)" if close and close[0] != "none" else "")
-                                  + f"; choose from {', '.join(x for x in SWEEP_METHODS if x != 'none')}")
+                                  + did_you_mean(m, with_ratio) + f"; choose from {', '.join(with_ratio)}")
             if not isinstance(rs, list) or not rs or not all(
                     isinstance(r, int | float) and not isinstance(r, bool) and 0 < r < 1 for r in rs):
                 raise ConfigError(f"method_ratios.{m} must be a non-empty list of ratios in (0, 1), got {rs!r}")

@@ -35,7 +35,6 @@ External seed files (Alpaca JSON, CSV, `datasets` folders, this JSONL schema) ar
 
 from __future__ import annotations
 
-import difflib
 import json
 import random
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from safemix.config import did_you_mean
 from safemix.errors import ConfigError, InputError
 
 SEED_SET_VERSION = 1
@@ -116,8 +116,7 @@ def _lang_file(name: str, lang: str) -> str:
     if lang == "en":
         return name
     if lang not in SEED_LANGUAGES:
-        close = difflib.get_close_matches(str(lang), SEED_LANGUAGES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(lang, SEED_LANGUAGES)
         raise ConfigError(f"no built-in seeds or refusal styles in language {lang!r}{hint}; "
                           f"languages: {', '.join(SEED_LANGUAGES)}")
     stem, ext = name.rsplit(".", 1)
@@ -163,8 +162,7 @@ def render_refusal(style_id: str, topic: str | None, category: str, lang: str = 
     """
     styles = load_refusal_styles(lang)
     if style_id not in styles:
-        close = difflib.get_close_matches(style_id, list(styles), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(style_id, styles)
         where = "" if lang == "en" else f" in language {lang!r}"
         raise KeyError(f"unknown refusal style {style_id!r}{where}{hint}")
     fallback_topic = _lang_data(STYLES_FILE, lang).get("fallback_topic", FALLBACK_TOPIC)
@@ -238,8 +236,7 @@ def seed_from_record(rec: dict, *, path: str, line: int | None, source: str,
 
 def _check_kind(kind: str | None) -> None:
     if kind is not None and kind not in SEED_KINDS:
-        close = difflib.get_close_matches(str(kind), SEED_KINDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(kind, SEED_KINDS)
         raise ConfigError(f"unknown seed kind {kind!r}{hint}; choose harmful, contrast or leave it unset")
 
 
@@ -258,8 +255,7 @@ def load_builtin_seeds(kind: str | None = None, name: str = DEFAULT_SEED_SET, la
                               f"it cannot be combined with name={name!r}")
         name = LANGUAGE_SEED_SETS[lang]
     if name not in BUILTIN_SEED_SETS:
-        close = difflib.get_close_matches(str(name), BUILTIN_SEED_SETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, BUILTIN_SEED_SETS)
         raise ConfigError(f"unknown built-in seed set {name!r}{hint}; choose one of {', '.join(BUILTIN_SEED_SETS)}")
     file = f"{name}.jsonl"
     path = f"safemix/seeds/data/{file}"

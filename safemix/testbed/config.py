@@ -71,10 +71,9 @@ def get_config(name: str, **overrides):
                               f"fields are: {', '.join(base.to_dict())}")
         return replace(base, **overrides) if overrides else base
     if name not in PRESETS:
-        import difflib
+        from safemix.config import did_you_mean
 
-        near = difflib.get_close_matches(name, [*PRESETS, *SMOL_PRESETS], n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = did_you_mean(name, [*PRESETS, *SMOL_PRESETS])
         raise ConfigError(f"unknown testbed {name!r}{hint}; choose one of {', '.join([*PRESETS, *SMOL_PRESETS])}")
     from dataclasses import fields
 

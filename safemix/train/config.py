@@ -21,10 +21,10 @@ bf16, ...) goes through the `trl:` mapping unchanged.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from safemix.config import did_you_mean
 from safemix.errors import ConfigError
 
 METHODS = ("lora", "full", "qlora")
@@ -40,9 +40,7 @@ RESUME_NEUTRAL_FIELDS = ("resume", "output_dir", "save_steps", "save_total_limit
 
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
     if value not in options:
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown train {name} {value!r}{hint}; choose one of {', '.join(options)}")
+        raise ConfigError(f"unknown train {name} {value!r}{did_you_mean(value, options)}; choose one of {', '.join(options)}")
 
 
 @dataclass

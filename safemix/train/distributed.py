@@ -9,13 +9,13 @@ filled in by transformers from the trainer's settings) and are chosen by name or
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
+from safemix.config import did_you_mean
 from safemix.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parent / "deepspeed"
@@ -34,8 +34,7 @@ def resolve_deepspeed(name_or_path: str) -> dict[str, Any]:
     else:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
-            close = difflib.get_close_matches(name_or_path, list(presets), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name_or_path, presets)
             raise ConfigError(f"unknown DeepSpeed preset {name_or_path!r}{hint}: not a shipped preset "
                               f"({', '.join(presets)}) nor an existing JSON file")
     try:

@@ -211,11 +211,9 @@ def _sft_args(cfg: TrainConfig, accum: int, lr: float, ds_config: dict | None, c
         if k in OWNED_SFT_ARGS:
             raise ConfigError(f"train.trl.{k}: set it with train.{OWNED_SFT_ARGS[k]} instead")
         if k not in known:
-            import difflib
+            from safemix.config import did_you_mean
 
-            close = difflib.get_close_matches(k, sorted(known), n=1)
-            raise ConfigError(f"train.trl.{k} is not an SFTConfig argument"
-                              + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ConfigError(f"train.trl.{k} is not an SFTConfig argument" + did_you_mean(k, sorted(known)))
     args: dict[str, Any] = {
         "output_dir": cfg.output_dir, "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps,
         "per_device_train_batch_size": cfg.per_device_batch_size,

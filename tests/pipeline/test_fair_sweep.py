@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from safemix.config import load_config
+from safemix.config import load_config, resolve_recipe
 from safemix.errors import ConfigError
 from safemix.pipeline.config import RunConfig
 from safemix.pipeline.runner import apply_testbed, headline_lines, variants, write_sweep_table
-from safemix.recipes_cli import resolve_recipe
 
 
 def recipe(tmp: Path, text: str, overrides: list[str] | None = None) -> RunConfig:

@@ -1,38 +1,47 @@
-"""`safemix run RECIPE`: the whole pipeline, with an optional method x ratio sweep."""
+"""`safemix run RECIPE [key=value ...]`: the whole pipeline, with an optional method x ratio sweep."""
 
 from __future__ import annotations
 
 import argparse
+
+from safemix.cli.common import add_recipe_args, config_flag
+
+
+def _comma_list(text: str) -> list | None:
+    """--methods/--ratios: `a,b` -> [a, b] (items read as YAML); empty: not given."""
+    import yaml
+
+    if not text:
+        return None
+    try:
+        return yaml.safe_load(f"[{text}]")
+    except yaml.YAMLError:
+        return f"[{text}]"  # the config check names the field and what it expected
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Run every stage: profile, generate, mix, train, eval, report.",
                        description="Run a recipe end to end in one run directory. Stages are "
                        "content-addressed: a rerun skips finished stages and resumes an interrupted one.")
-    p.add_argument("recipe", help="A recipe path or the name of a shipped recipe (`safemix ls`).")
-    p.add_argument("overrides", nargs="*", help="Dotted key=value overrides (e.g. train.max_steps=20).")
-    p.add_argument("--methods", default=None, help="Comma list overriding `methods`: none,raw,template,paraphrase,bea,raw_system,template_benign.")
-    p.add_argument("--ratios", default=None, help="Comma list overriding `ratios`, e.g. 0.05,0.1.")
+    add_recipe_args(p, required=True, recipe_help="A recipe path or the name of a shipped recipe (`safemix ls`).",
+                    overrides_help="Dotted key=value overrides (e.g. train.max_steps=20).")
+    config_flag(p, "methods", "--methods", type=_comma_list, help="Comma list overriding `methods`: "
+                "none,raw,template,paraphrase,bea,raw_system,template_benign.")
+    config_flag(p, "ratios", "--ratios", type=_comma_list, help="Comma list overriding `ratios`, e.g. 0.05,0.1.")
     p.add_argument("--out", default=None, help="Run directory (default runs/<name>).")
-    p.set_defaults(func=run_cli)
+    p.set_defaults(func=run)
 
 
-def run_cli(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from safemix.config import load_config
+    from safemix.cli.common import load_verb_config
     from safemix.console import StageConsole, interactive, quiet_progress
     from safemix.eval.report import summary_table_text
     from safemix.pipeline.config import RunConfig
     from safemix.pipeline.runner import Runner
-    from safemix.recipes_cli import resolve_recipe
 
-    ov = list(args.overrides)
-    if args.methods:
-        ov.append(f"methods=[{args.methods}]")
-    if args.ratios:
-        ov.append(f"ratios=[{args.ratios}]")
-    cfg = load_config(RunConfig, resolve_recipe(args.recipe), ov)
+    cfg = load_verb_config(args, RunConfig)
     # On a terminal each stage shows its progress bars; under a pipe or CI there are none (no
     # \r redraws or escape codes in the log), only one line per stage and the summary below.
     tty = interactive()

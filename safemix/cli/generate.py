@@ -1,12 +1,14 @@
-"""`safemix generate`: safety examples in the job's own format."""
+"""`safemix generate --data JOB --n N --out FILE [RECIPE] [key=value ...]`: safety examples in
+the job's own format (the recipe's `generate:` section, then overrides, then flags)."""
 
 from __future__ import annotations
 
 import argparse
 
+from safemix.cli.common import add_data_args, add_recipe_args, config_flag
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from safemix.formats.cli import add_data_args
     from safemix.generate.registry import METHODS
 
     p = sub.add_parser("generate", help="Create safety examples that mimic a job's format.",
@@ -17,24 +19,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "(job-format rows of benign-but-sensitive requests with helpful answers, no refusals).")
     p.add_argument("--data", required=True, help="The user's job file.")
     add_data_args(p, flag=None)
-    p.add_argument("--method", default="template", help=" | ".join(METHODS) + ".")
+    config_flag(p, "method", "--method", help=" | ".join(METHODS) + ".")
     amount = p.add_mutually_exclusive_group(required=True)
-    amount.add_argument("--n", type=int, help="Number of safety examples.")
-    amount.add_argument("--ratio", type=float, help="Safety share of the final mixed job.")
+    config_flag(amount, "n", "--n", type=int, help="Number of safety examples.")
+    config_flag(amount, "ratio", "--ratio", type=float, help="Safety share of the final mixed job.")
     p.add_argument("--out", required=True, help="Output file (written in the job's format); "
                    "a .provenance.jsonl sidecar and a .manifest.json go beside it.")
-    p.add_argument("--seeds", default="builtin", help="'builtin' or a seed file path.")
-    p.add_argument("--no-select", action="store_true", help="Skip embedding-based seed selection.")
-    p.add_argument("--seed", type=int, default=0, help="Random seed.")
+    config_flag(p, "seeds", "--seeds", help="'builtin' or a seed file path.")
+    config_flag(p, "select", "--no-select", action="store_const", const=False,
+                help="Skip embedding-based seed selection.")
+    config_flag(p, "seed", "--seed", type=int, help="Random seed.")
     p.add_argument("--config", default=None, help="A recipe; its `generate` section is used.")
-    p.add_argument("overrides", nargs="*", help="Dotted key=value overrides of the generate config "
-                   "(e.g. paraphrase.backend=openai contrast_share=0.1).")
-    p.set_defaults(func=run_generate)
+    add_recipe_args(p, required=False, recipe_help="A recipe (same as --config); its `generate` section is used.",
+                    overrides_help="Dotted key=value overrides of the generate config "
+                    "(e.g. paraphrase.backend=openai contrast_share=0.1).")
+    p.set_defaults(func=run)
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    from safemix.config import load_config
-    from safemix.formats.cli import read_job_from_args
+def run(args: argparse.Namespace) -> int:
+    from safemix.cli.common import load_verb_config, read_job_from_args
     from safemix.generate import (
         GenerateConfig,
         check_generation_outputs,
@@ -42,17 +45,20 @@ def run_generate(args: argparse.Namespace) -> int:
         write_generation,
     )
 
-    ov = [f"method={args.method}", f"seeds={args.seeds}", f"seed={args.seed}"]
-    ov += [f"n={args.n}"] if args.n is not None else [f"ratio={args.ratio}"]
-    if args.no_select:
-        ov.append("select=false")
-    cfg = load_config(GenerateConfig, args.config, ov + list(args.overrides),
-                      section="generate" if args.config else None)
+    cfg = load_verb_config(args, GenerateConfig, "generate")
     check_generation_outputs(args.data, args.out, container=args.container, seeds=cfg.seeds)
     job = read_job_from_args(args, args.data)
     res = generate_with_report(job, cfg)
     paths = write_generation(res, job, args.out)
-    m = res.manifest
+    _print_summary(res.manifest)
+    for k, v in paths.items():
+        print(f"{k}: {v}")
+    return 0
+
+
+def _print_summary(m: dict) -> None:
+    from safemix.generate.fidelity import format_fidelity
+
     print(f"generated {m['generated']} examples ({m['harmful']} harmful -> refusal, {m['contrast']} contrast) "
           f"with method {m['method']}")
     sd = m["seeds"]["harmful"]
@@ -67,8 +73,6 @@ def run_generate(args: argparse.Namespace) -> int:
               f"rows (answer_prefix={ap['mode']}: recovery examples)")
     elif ap.get("dropped"):
         print(f"left out the job's answer prefix {ap['dropped']!r} (not a neutral answer marker)")
-    from safemix.generate.fidelity import format_fidelity
-
     print(format_fidelity(m["fidelity"]))
     print("fidelity: " + ", ".join(f"{k}={v}" for k, v in m["fidelity"].items() if k not in ("score", "parts")))
     lang = m.get("language") or {}
@@ -76,6 +80,3 @@ def run_generate(args: argparse.Namespace) -> int:
           + (f" (seed set {lang['seed_set']})" if lang.get("seed_set") else ""))
     if lang.get("warning"):
         print(f"warning: {lang['warning']}")
-    for k, v in paths.items():
-        print(f"{k}: {v}")
-    return 0

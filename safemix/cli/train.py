@@ -1,9 +1,12 @@
-"""`safemix train RECIPE [key=value ...]` and `safemix launch --nproc N RECIPE [key=value ...]`."""
+"""`safemix train RECIPE [key=value ...]`: finetune a model on a (mixed) job (the recipe's
+`train:` section, then overrides; `train.` prefixes are optional)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from safemix.cli.common import add_recipe_args, config_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,55 +15,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Finetune with TRL SFTTrainer + PEFT (+ DeepSpeed). Reads the `train:` section "
         "of RECIPE; overrides are key=value (train. prefix optional), e.g. max_steps=20 "
         "deepspeed=zero3. Run under torchrun/deepspeed for several processes (see `safemix launch`).")
-    p.add_argument("recipe", help="Recipe YAML (a path or a shipped recipe name).")
-    p.add_argument("overrides", nargs="*", help="Dotted key=value overrides of the train section.")
+    add_recipe_args(p, required=True, recipe_help="Recipe YAML (a path or a shipped recipe name).",
+                    overrides_help="Dotted key=value overrides of the train section.")
     p.add_argument("--debug-masking", action="store_true",
                    help="Show which tokens of a few examples are trained (green) and check all "
                    "examples' masking; loads only the tokenizer, trains nothing.")
-    p.add_argument("-n", "--examples", type=int, default=None,
-                   help="With --debug-masking: how many examples to show (default: the recipe's "
-                   "debug_masking_examples).")
+    config_flag(p, "debug_masking_examples", "-n", "--examples", type=int, metavar="EXAMPLES",
+                help="With --debug-masking: how many examples to show (default: the recipe's "
+                "debug_masking_examples).")
     p.add_argument("--tokens", action="store_true", help="With --debug-masking: also list tokens one per line.")
     p.add_argument("--no-color", action="store_true", help="Mark trained text with «...» instead of colour.")
     # The deepspeed launcher appends --local_rank=N; the rank is read from the environment.
     p.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
-    p.set_defaults(func=run_train)
-
-    q = sub.add_parser(
-        "launch", help="Run `safemix train` in several processes (torchrun or deepspeed).",
-        description="Check RECIPE, print the launch command, and run it. One machine: --nproc N. "
-        "Several: run on each node with --nnodes/--node-rank/--master-addr (torchrun), or "
-        "--launcher deepspeed --hostfile FILE from the head node.")
-    q.add_argument("recipe")
-    q.add_argument("overrides", nargs="*", help="Dotted key=value overrides of the train section.")
-    q.add_argument("--nproc", type=int, default=1, help="Processes per node (GPUs per node; CPU processes without GPUs).")
-    q.add_argument("--launcher", default="torchrun", choices=("torchrun", "deepspeed"))
-    q.add_argument("--nnodes", type=int, default=1)
-    q.add_argument("--node-rank", type=int, default=None)
-    q.add_argument("--master-addr", default=None)
-    q.add_argument("--master-port", type=int, default=None)
-    q.add_argument("--hostfile", default=None, help="DeepSpeed hostfile (`host slots=N` per line).")
-    q.add_argument("--dry-run", action="store_true", help="Print the command only.")
-    q.set_defaults(func=run_launch)
+    p.set_defaults(func=run)
 
 
-def _train_overrides(overrides: list[str]) -> list[str]:
-    """`train.max_steps=5` and `max_steps=5` mean the same here."""
-    return [o[len("train."):] if o.startswith("train.") else o for o in overrides]
-
-
-def load_train_config(recipe: str, overrides: list[str]):
-    from safemix.config import load_config
-    from safemix.recipes_cli import resolve_recipe
+def load_train_config(args: argparse.Namespace):
+    from safemix.cli.common import load_verb_config
     from safemix.train.config import TrainConfig
 
-    return load_config(TrainConfig, resolve_recipe(recipe), _train_overrides(overrides), section="train")
+    return load_verb_config(args, TrainConfig, "train")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    cfg = load_train_config(args.recipe, args.overrides)
+def run(args: argparse.Namespace) -> int:
+    cfg = load_train_config(args)
     if args.debug_masking:
-        return debug_masking(cfg, args.examples or cfg.debug_masking_examples,
+        return debug_masking(cfg, cfg.debug_masking_examples,
                              color=not args.no_color and sys.stdout.isatty(), tokens=args.tokens)
     from safemix.train.trainer import MANIFEST_FILE, run_training
 
@@ -108,27 +88,3 @@ def debug_masking(cfg, n: int, color: bool = True, tokens: bool = False, out=Non
     print(f"\nmasking check OK: {len(keep)} examples ({len(examples) - len(keep)} dropped), "
           f"{n_tr}/{n_tok} tokens trained ({n_tr / max(n_tok, 1):.1%})", file=out)
     return 0
-
-
-def run_launch(args: argparse.Namespace) -> int:
-    import shlex
-    import subprocess
-
-    from safemix.recipes_cli import resolve_recipe
-    from safemix.train.distributed import resolve_deepspeed
-    from safemix.train.launch import launch_command, launch_env
-    from safemix.train.trainer import check_paths
-
-    # Check the recipe here so a bad value fails once, not in every process.
-    recipe = str(resolve_recipe(args.recipe))
-    cfg = load_train_config(recipe, args.overrides)
-    if cfg.deepspeed:
-        resolve_deepspeed(cfg.deepspeed)
-    check_paths(cfg)
-    cfg.accumulation_steps(args.nproc * args.nnodes)
-    cmd = launch_command(recipe, _train_overrides(args.overrides), args.nproc, args.launcher,
-                         args.nnodes, args.node_rank, args.master_addr, args.master_port, args.hostfile)
-    print("+ " + shlex.join(cmd), flush=True)
-    if args.dry_run:
-        return 0
-    return subprocess.run(cmd, env=launch_env()).returncode

@@ -1,4 +1,8 @@
-"""`safemix testbed build|eval|job`: the CPU testbed."""
+"""`safemix testbed build|eval|job`: the CPU testbed.
+
+`safemix testbed build [PRESET] [field=value ...] [--set field=value ...]` follows the verbs'
+convention with the preset name in place of a recipe.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ def register(subparsers) -> None:
     b.add_argument("name", nargs="?", default="tiny",
                    help="Preset: tiny (default), micro (for tests), or smollm2 (SmolLM2-135M-Instruct "
                    "given a safety alignment step; needs the fetched GGUF, uses ../shared/data if present).")
-    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+    b.add_argument("overrides", nargs="*", metavar="FIELD=VALUE",
+                   help="Override a top-level config field of the preset, e.g. max_steps=100.")
+    b.add_argument("--set", dest="set", action="append", default=[], metavar="FIELD=VALUE",
                    help="Override a top-level config field of the preset (repeatable), e.g. max_steps=100.")
     b.add_argument("--out", help="Output directory (default: the cache, keyed by the config hash).")
     b.add_argument("--force", action="store_true", help="Rebuild even if cached; replace --out.")
@@ -61,8 +67,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     from safemix.testbed.build import build, read_manifest
     from safemix.testbed.config import get_config
 
-    cfg = get_config(args.name, **parse_overrides(args.overrides))
-    path = build(args.name, out=args.out, force=args.force, config=cfg, progress=not args.no_progress)
+    name, overrides = args.name, [*args.overrides, *args.set]
+    if "=" in name:  # no preset named, only overrides
+        name, overrides = "tiny", [name, *overrides]
+    cfg = get_config(name, **parse_overrides(overrides))
+    path = build(name, out=args.out, force=args.force, config=cfg, progress=not args.no_progress)
     man = read_manifest(path) or {}
     if "behaviour_before" in man:  # smollm2: before / after the alignment step
         from safemix.testbed.smollm2 import summary_line
@@ -94,7 +103,7 @@ def parse_overrides(items: list[str]) -> dict:
     for it in items:
         k, sep, v = it.partition("=")
         if not sep or not k.strip():
-            raise ConfigError(f"--set {it!r}: expected FIELD=VALUE")
+            raise ConfigError(f"override {it!r}: expected FIELD=VALUE")
         out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
     return out
 
