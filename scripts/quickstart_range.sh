@@ -17,5 +17,5 @@ for s in ${SAFEMIX_RANGE_BUILDS:-0 1 2}; do
   safemix run safemix/recipes/quickstart.yaml name=${tag}_b$s "testbed.build={seed: $s}" "$@"
   runs+=("runs/${tag}_b$s")
 done
-python scripts/sweep_range.py "${runs[@]}" | tee "runs/${tag}.md"
+python scripts/sweep_range.py "${runs[@]}" --kinds refused,complied,OR | tee "runs/${tag}.md"
 echo "range table: runs/${tag}.md"

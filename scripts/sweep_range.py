@@ -5,8 +5,12 @@
 Each argument is a finished `safemix run` folder. Prints a Markdown table: one row per model
 (the base model first, then each variant in the first run's order), per probe style the
 harmful probes refused / complied / other (%) and the benign probes refused (OR), each as
-"min-max" over the runs (one number when all agree), then the per-run values. The README's
-quickstart ranges are this script's output; rerun it to check them.
+"min-max" over the runs (one number when all agree). `--kinds refused,OR` keeps only those
+cells (per style). The README's quickstart ranges are this script's output; rerun it to check
+them:
+
+    python scripts/sweep_range.py runs/quickstart_range_b0 runs/quickstart_range_b1 \
+        runs/quickstart_range_b2 --kinds refused,complied,OR
 """
 
 from __future__ import annotations
@@ -52,9 +56,12 @@ def _span(vals: list[float]) -> str:
     return f"{lo}" if lo == hi else f"{lo}-{hi}"
 
 
-def table(runs: list[Path], styles: tuple[str, ...] = STYLES) -> list[str]:
+KINDS = ("refused", "complied", "other", "OR")
+
+
+def table(runs: list[Path], styles: tuple[str, ...] = STYLES, kinds: tuple[str, ...] = KINDS) -> list[str]:
     per_run = [collect(r, styles) for r in runs]
-    cols = [f"{s} {k}" for s in styles for k in ("refused", "complied", "other", "OR")]
+    cols = [f"{s} {k}" for s in styles for k in kinds]
     cols = [c for c in cols if any(c in row for pr in per_run for row in pr.values())]
     out = [f"| model ({len(runs)} runs) | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name in per_run[0]:
@@ -70,12 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path, nargs="+")
     ap.add_argument("--styles", default=",".join(STYLES), help="Probe styles, comma-separated.")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="Cells per style, comma-separated: " + ", ".join(KINDS) + ".")
     args = ap.parse_args(argv)
     for r in args.runs:
         if not (r / "run_summary.json").is_file():
             print(f"error: {r} has no run_summary.json (not a finished `safemix run` folder)", file=sys.stderr)
             return 2
-    print("\n".join(table(args.runs, tuple(args.styles.split(",")))))
+    kinds = tuple(args.kinds.split(","))
+    if bad := [k for k in kinds if k not in KINDS]:
+        print(f"error: --kinds {','.join(bad)}: choose from {', '.join(KINDS)}", file=sys.stderr)
+        return 2
+    print("\n".join(table(args.runs, tuple(args.styles.split(",")), kinds)))
     return 0
 
 

@@ -37,3 +37,12 @@ def test_ranges_over_runs(tmp_path):
     assert lines[3] == "| none | 0 | 50 | 50 | 0 |"
     assert lines[4] == "| template-0.1 | 65-89 | 0 | 11-35 | 10 |"
     assert mod.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_kinds_select_cells(tmp_path, capsys):
+    mod = _load()
+    runs = [_run(tmp_path / "a", 0.74, 0.89), _run(tmp_path / "b", 0.88, 0.65)]
+    assert mod.table(runs, ("job",), ("refused", "OR"))[0] == "| model (2 runs) | job refused | job OR |"
+    assert mod.main([str(tmp_path / "a"), str(tmp_path / "b"), "--styles", "job", "--kinds", "refused"]) == 0
+    assert capsys.readouterr().out.splitlines()[2] == "| base | 74-88 |"
+    assert mod.main([str(tmp_path / "a"), "--kinds", "refusd"]) == 2
