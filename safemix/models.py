@@ -109,7 +109,9 @@ def load_adapter_model(adapter_dir: str, dtype: str | None = "auto", trust_remot
     gguf = None
     manifest = Path(adapter_dir) / "manifest.json"  # written by `safemix train`; knows GGUF bases
     if manifest.is_file():
-        m = json.loads(manifest.read_text())
+        from safemix.manifest import read_manifest
+
+        m = read_manifest(manifest, stage="train", legacy=True)
         base, gguf = m.get("base_model") or base, m.get("gguf_file")
     if not base:
         raise ConfigError(f"{adapter_dir}/adapter_config.json names no base model")

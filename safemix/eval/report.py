@@ -19,7 +19,6 @@ import html
 import json
 import platform
 import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -155,17 +154,20 @@ def versions() -> dict[str, str | None]:
 
 
 def compute_results(records: list[dict[str, Any]], cfg: Any, meta: dict[str, Any]) -> dict[str, Any]:
-    """The whole results.json document."""
+    """The whole results.json document (`safemix.manifest`, stage "eval"; `schema_version` is the
+    results' own version, which `load_results` checks; `created` is the envelope's, UTC)."""
+    from safemix.manifest import make_manifest
+
     roles = [r for r in ("model", "base") if any(x["role"] == r for x in records)]
     styles = list(dict.fromkeys(r["style"] for r in records if r["part"] != "task"))
     metrics = {role: _role_metrics([r for r in records if r["role"] == role], styles, cfg.judges,
                                    cfg.bootstrap, cfg.seed, meta.get("task_metric")) for role in roles}
-    res: dict[str, Any] = {
+    res: dict[str, Any] = make_manifest("eval", {
         "schema_version": SCHEMA_VERSION, "kind": "safemix.eval",
         "label": cfg.label or Path(cfg.output_dir).name, "tags": dict(cfg.tags),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git": git_info(), "versions": versions(),
+        "git": git_info(), "versions": versions(),
         **meta, "styles": styles, "primary_judge": cfg.judges[0], "metrics": metrics,
-    }
+    })
     if "base" in metrics:
         res["retention"] = _retention(records, metrics, cfg.judges[0], cfg.bootstrap, cfg.seed)
     res["judges"] = _judges(records, cfg.judges)
@@ -493,8 +495,13 @@ def render_markdown(res: dict[str, Any], records: list[dict[str, Any]], plots: d
 
 def write_reports(res: dict[str, Any], records: list[dict[str, Any]], out: Path) -> dict[str, Path]:
     """results.json, report.md, report.html and plots, each written atomically."""
+    from safemix.manifest import write_manifest
+
     out = Path(out)
-    write_json(out / "results.json", res)
+    if "manifest_schema" in res:
+        write_manifest(out / "results.json", res)
+    else:  # re-rendering a results.json written before the manifest envelope: kept as it was
+        write_json(out / "results.json", res)
     plots = make_plots(res, out)
     with atomic_write(out / "report.md") as f:
         f.write(render_markdown(res, records, plots, out))
@@ -845,12 +852,14 @@ FIDELITY_NOTE = ("Parts: turn structure, lengths (request, answer, row), the job
 def fidelity_rows(eval_dirs: list[str | Path]) -> list[dict[str, Any]]:
     """The form fidelity of each variant's safety rows, read from its generate manifest
     (`../generate/safety.manifest.json` beside its eval folder, as `safemix run` lays them out)."""
+    from safemix.manifest import read_manifest
+
     rows = []
     for d in eval_dirs:
         man = Path(d).parent / "generate" / "safety.manifest.json"
         if not man.is_file():
             continue  # the `none` variant, or a run made before the generate stage existed
-        m = json.loads(man.read_text())
+        m = read_manifest(man, stage="generate", legacy=True)
         fid = m.get("fidelity") or {}
         rows.append({"run": Path(d).parent.name, "method": m.get("method"), "rows": m.get("generated"),
                      "score": fid.get("score"), "parts": fid.get("parts") or {}})

@@ -346,10 +346,12 @@ def check_generation_outputs(job: Job | str | Path, out: str | Path, container: 
 
 
 def write_generation(res: GenerationResult, job: Job, out: str | Path) -> dict[str, Path]:
-    """Write the examples in the job's own format, the provenance sidecar and the manifest."""
-    from safemix import __version__
+    """Write the examples in the job's own format, the provenance sidecar and the manifest
+    (`safemix.manifest`: the envelope's `inputs.job` repeats `job`'s path and sha256, its
+    `outputs` the `output` and `provenance` records)."""
     from safemix.formats import write_examples
-    from safemix.utils import sha256_file, write_json, write_jsonl
+    from safemix.manifest import make_manifest, write_manifest
+    from safemix.utils import sha256_file, write_jsonl
 
     out = Path(out)
     check_generation_outputs(job, out)
@@ -359,10 +361,12 @@ def write_generation(res: GenerationResult, job: Job, out: str | Path) -> dict[s
     manifest = dict(res.manifest)
     manifest["output"] = {"path": str(out), "sha256": sha256_file(out), "rows": len(res.examples)}
     manifest["provenance"] = {"path": str(prov), "sha256": sha256_file(prov)}
+    job_record = {"path": str(job.path)}
     if Path(job.path).exists():
-        manifest["job"]["sha256"] = sha256_file(job.path)
-    manifest["safemix_version"] = __version__
-    write_json(man, manifest)
+        manifest["job"]["sha256"] = job_record["sha256"] = sha256_file(job.path)
+    write_manifest(man, make_manifest("generate", manifest, inputs={"job": job_record},
+                                      outputs={"examples": manifest["output"],
+                                               "provenance": manifest["provenance"]}))
     return {"examples": out, "provenance": prov, "manifest": man}
 
 

@@ -307,14 +307,16 @@ def _report(prep: _Prepared, plan: _Plan, cfg: MixConfig) -> MixReport:
 
 
 def _manifest(rep: MixReport, prep: _Prepared, cfg: MixConfig, inputs: dict, outputs: dict) -> dict:
+    """The mix manifest (`safemix.manifest`; mix's own keys were the envelope's model)."""
     from safemix import __version__
+    from safemix.manifest import make_manifest
 
     ratio: dict[str, Any] = {"requested": rep.amount.get("ratio"), "effective": rep.effective_ratio,
                              "unit": cfg.ratio_unit if "ratio" in rep.amount else "rows"}
     if rep.token_share is not None:
         ratio["token_share"] = rep.token_share
         ratio["user_tokens"] = prep.user_tokens
-    return {
+    return make_manifest("mix", {
         "stage": "mix",
         "safemix_version": __version__,
         "inputs": inputs,
@@ -331,7 +333,7 @@ def _manifest(rep: MixReport, prep: _Prepared, cfg: MixConfig, inputs: dict, out
                    "converted": bool(prep.schema and prep.safety.schema != prep.schema)},
         "dropped": rep.dropped,
         "config": dataclasses.asdict(cfg),
-    }
+    })
 
 
 # ------------------------------------------------------------------------ in-memory API
@@ -528,6 +530,7 @@ def check_mix_outputs(job_path: str | Path, container: str, outs: list[Path], sa
     """Every output of a mix (data, sidecar, manifest) checked against the inputs and their
     sidecars before anything is written (see `safemix.outputs`). A folder's mix_manifest.json
     is replaced only by a rerun of the same mix, never by another job's."""
+    from safemix.manifest import ManifestError, read_manifest
     from safemix.outputs import OutputGuard
 
     g = OutputGuard("mix").input(job_path)
@@ -541,8 +544,8 @@ def check_mix_outputs(job_path: str | Path, container: str, outs: list[Path], sa
         if not man.exists():
             continue
         try:
-            prev = json.loads(man.read_text(encoding="utf-8")).get("outputs", {}).get("data", {}).get("path")
-        except (OSError, ValueError, AttributeError):
+            prev = read_manifest(man, legacy=True).get("outputs", {}).get("data", {}).get("path")
+        except (ManifestError, AttributeError):
             prev = None
         if prev and Path(prev).name != out.name:
             raise ConfigError(f"refusing to write {man}: it records another mix ({prev}); "
@@ -626,12 +629,12 @@ def _scan_job(reader: Any, sset: SafetySet, cfg: MixConfig, tok: Any,
 def _file_report(prep: _Prepared, plan: _Plan, cfg: MixConfig, inputs: dict, out_path: Path,
                  outputs: dict) -> MixReport:
     """The report of one written mix, with its manifest written beside the data."""
-    from safemix.utils import write_json
+    from safemix.manifest import write_manifest
 
     rep = _report(prep, plan, cfg)
     rep.manifest = _manifest(rep, prep, cfg, inputs, outputs)
     man = out_path.parent / MANIFEST_NAME
-    write_json(man, rep.manifest)
+    write_manifest(man, rep.manifest)
     rep.paths = {"data": str(out_path), "provenance": outputs["provenance"]["path"], "manifest": str(man)}
     return rep
 

@@ -147,14 +147,15 @@ def _multiturn_job(tb: Path, task: str, style: str, turns: int) -> Path:
     """The multi-turn variant of a tiny testbed job, written on demand into the build's jobs folder
     (new files only: nothing the build wrote changes); the corpus seed is the build's."""
     from safemix.errors import ConfigError
+    from safemix.testbed.build import read_manifest
     from safemix.testbed.job import TASKS, ensure_multiturn_job
 
     if task not in TASKS:
         raise ConfigError(f"testbed.job_turns: {turns} needs one of the tiny testbed's jobs ({', '.join(TASKS)}), "
                           f"not {task}")
     try:
-        seed = int(json.loads((tb / "testbed.json").read_text(encoding="utf-8")).get("config", {}).get("seed", 0))
-    except (OSError, ValueError):
+        seed = int(((read_manifest(tb) or {}).get("config") or {}).get("seed", 0))
+    except (TypeError, ValueError):
         seed = 0
     return ensure_multiturn_job(tb / "jobs", task, style, turns, seed=seed)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safemix.manifest import make_manifest, write_manifest
 from safemix.utils import stable_hash, write_json
 
 MANIFEST = "stage_manifest.json"
@@ -43,12 +44,16 @@ class Stage:
                             "safemix": __version__})
 
     def manifest(self) -> dict[str, Any] | None:
+        """The stage record (`safemix.manifest`, stage "pipeline"; one written before the
+        envelope is read as it is); None when missing or unreadable (the stage runs again)."""
+        from safemix.manifest import ManifestError, read_manifest
+
         p = Path(self.dir) / MANIFEST
         if not p.exists():
             return None
         try:
-            return json.loads(p.read_text())
-        except ValueError:
+            return read_manifest(p, stage="pipeline", legacy=True)
+        except ManifestError:
             return None
 
     def done(self) -> bool:
@@ -84,7 +89,10 @@ class Stage:
         write_json(d / STARTED, {"name": self.name, "key": self.key})
         t0 = time.time()
         yield self
-        write_json(d / MANIFEST, {"name": self.name, "key": self.key, "inputs": self.inputs,
-                                  "config": self.config, "outputs": self.outputs,
-                                  "seconds": round(time.time() - t0, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        # `name` is the pipeline stage (the envelope's `stage` is "pipeline": this record's shape);
+        # `finished` (local time) is kept beside the envelope's `created` (UTC)
+        write_manifest(d / MANIFEST, make_manifest("pipeline", {
+            "name": self.name, "key": self.key, "inputs": self.inputs, "config": self.config,
+            "outputs": self.outputs, "seconds": round(time.time() - t0, 2),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
         (d / STARTED).unlink(missing_ok=True)

@@ -55,14 +55,17 @@ def default_dir(cfg: TestbedConfig | SmolConfig) -> Path:
 
 
 def read_manifest(path: str | Path) -> dict[str, Any] | None:
-    import json
+    """The testbed.json of the build in `path` (one written before the manifest envelope is read
+    as it is); None when there is none or it cannot be read (`safemix.manifest.read_manifest`)."""
+    from safemix.manifest import ManifestError
+    from safemix.manifest import read_manifest as read
 
     p = Path(path) / MANIFEST
     if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read(p, stage="testbed", legacy=True)
+    except ManifestError:
         return None
 
 
@@ -122,9 +125,9 @@ def build(name: str = "tiny", out: str | Path | None = None, force: bool = False
 
 
 def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None:
+    from safemix.manifest import write_manifest
     from safemix.testbed import corpus as C
     from safemix.testbed.tokenizer import train_tokenizer
-    from safemix.utils import write_json
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -150,8 +153,8 @@ def _build_into(out: Path, cfg: TestbedConfig, key: str, progress: bool) -> None
     model.save_pretrained(out)
     tok.save_pretrained(out)
     timings["total"] = round(time.perf_counter() - t0, 2)
-    write_json(out / MANIFEST, _tiny_manifest(out, cfg, key, splits, pre, ali, len(tok), seed_info,
-                                              trained, timings))
+    write_manifest(out / MANIFEST, _tiny_manifest(out, cfg, key, splits, pre, ali, len(tok), seed_info,
+                                                  trained, timings))
 
 
 def _write_data(out: Path, cfg: TestbedConfig, splits, pre: list, ali: list) -> dict[str, Any]:
@@ -201,10 +204,11 @@ def _train_and_measure(cfg: TestbedConfig, tok, splits, pre: list, ali: list, pr
 def _tiny_manifest(out: Path, cfg: TestbedConfig, key: str, splits, pre: list, ali: list,
                    vocab_size: int, seed_info: dict[str, Any], trained: dict[str, Any],
                    timings: dict[str, float]) -> dict[str, Any]:
-    """The tiny build's testbed.json."""
+    """The tiny build's testbed.json (`safemix.manifest`, stage "testbed")."""
     import torch
     import transformers
 
+    from safemix.manifest import make_manifest
     from safemix.testbed import corpus as C
     from safemix.testbed.evaluate import check_requirements
     from safemix.testbed.job import STYLES, TASKS
@@ -212,7 +216,7 @@ def _tiny_manifest(out: Path, cfg: TestbedConfig, key: str, splits, pre: list, a
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     behaviour = trained["behaviour"]
-    return {
+    return make_manifest("testbed", {
         "name": cfg.name, "config_hash": key, "config": cfg.to_dict(),
         "corpus_version": C.CORPUS_VERSION, "build_version": BUILD_VERSION, "outputs_version": TINY_OUTPUTS_VERSION,
         "parameters": trained["parameters"], "vocab_size": vocab_size,
@@ -235,4 +239,4 @@ def _tiny_manifest(out: Path, cfg: TestbedConfig, key: str, splits, pre: list, a
                   "probes_benign": "probes_benign.jsonl",
                   "jobs": {f"{t}_{s}": f"jobs/{t}_{s}.jsonl" for t in TASKS for s in STYLES},
                   "heldout_jobs": {f"{t}_{s}": f"jobs/{t}_{s}.heldout.jsonl" for t in TASKS for s in STYLES}},
-    }
+    })

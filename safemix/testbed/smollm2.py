@@ -443,9 +443,9 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
 
     import torch
 
+    from safemix.manifest import write_manifest
     from safemix.models import load_model_and_tokenizer
     from safemix.testbed.build import MANIFEST, torch_settings
-    from safemix.utils import write_json
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -486,8 +486,8 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         t = lap("eval_after", t)
 
     timings["total"] = round(time.perf_counter() - t0, 2)
-    write_json(out / MANIFEST, _smol_manifest(out, cfg, key, model_path, shared, model, data, evals,
-                                              train_manifest, run_files, before, after, timings))
+    write_manifest(out / MANIFEST, _smol_manifest(out, cfg, key, model_path, shared, model, data, evals,
+                                                  train_manifest, run_files, before, after, timings))
 
 
 def _write_align_data(out: Path, cfg: SmolConfig, shared: Path | None, data: AlignData) -> dict[str, Any]:
@@ -551,16 +551,17 @@ def _smol_manifest(out: Path, cfg: SmolConfig, key: str, model_path: str | None,
                    model, data: AlignData, evals: EvalSets, train_manifest: dict[str, Any],
                    run_files: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any],
                    timings: dict[str, float]) -> dict[str, Any]:
-    """The smollm2 build's testbed.json."""
+    """The smollm2 build's testbed.json (`safemix.manifest`, stage "testbed")."""
     import platform
 
     import torch
     import transformers
 
+    from safemix.manifest import make_manifest
     from safemix.utils import sha256_file
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {
+    return make_manifest("testbed", {
         "name": cfg.name, "config_hash": key, "config": cfg.to_dict(), "hash_inputs": cfg.hash_extra(),
         "base_model": model_path, "shared_data": str(shared) if shared else None,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -585,4 +586,4 @@ def _smol_manifest(out: Path, cfg: SmolConfig, key: str, model_path: str | None,
                     "loadavg_at_end": [round(x, 2) for x in load] if load else None,
                     "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "transformers": transformers.__version__},
-    }
+    })

@@ -540,6 +540,7 @@ def check_saved_adapter(model_dir: Path, model) -> int:
 def save_final(trainer, train_result, seconds: float) -> dict[str, Any]:
     """Save the model (all ranks take part under ZeRO-3) into output_dir/model atomically,
     with the resolved config and a manifest."""
+    from safemix.manifest import make_manifest, write_manifest
     from safemix.train.distributed import is_main_process
     from safemix.utils import write_json
 
@@ -560,8 +561,7 @@ def save_final(trainer, train_result, seconds: float) -> dict[str, Any]:
             n_tensors = check_saved_adapter(tmp, trainer.model)
     state = trainer.state
     losses = [h["loss"] for h in state.log_history if "loss" in h]
-    manifest = {
-        "stage": "train", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    manifest = make_manifest("train", {  # `created` (UTC) and `stage` come with the envelope
         "base_model": cfg.model, "gguf_file": cfg.gguf_file, "method": cfg.method,
         "masking": cfg.masking, "saved": "adapter" if cfg.method != "full" else "full_model",
         "adapter_tensors": n_tensors, "merged": bool(cfg.merge_lora and cfg.method != "full"),
@@ -574,10 +574,11 @@ def save_final(trainer, train_result, seconds: float) -> dict[str, Any]:
         "last_loss": losses[-1] if losses else None,
         "train_seconds": round(seconds, 3), "train_metrics": dict(train_result.metrics),
         "stopped_early": state.global_step < state.max_steps, "versions": _versions(),
-    }
+    }, inputs={"model": {"path": cfg.model}, "data": info.data_files},
+        outputs={"model": {"path": str(final)}}, config=dataclasses.asdict(cfg))
     if main:
         write_json(tmp / CONFIG_FILE, info.resolved())
-        write_json(tmp / MANIFEST_FILE, manifest)
+        write_manifest(tmp / MANIFEST_FILE, manifest)
         _replace_dir(tmp, final)
         log.info("saved %s to %s", manifest["saved"], final)
     trainer.accelerator.wait_for_everyone()
