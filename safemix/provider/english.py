@@ -24,6 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 
 _TOKEN = re.compile(r"[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+MAX_WORDS_CHARS = 2000  # of a text, split into words
 MAX_LETTERS = 600  # letters of a text that are scored (enough to judge; keeps the screen fast)
 
 # The most frequent English words (function words and everyday verbs and nouns), in code so
@@ -121,7 +123,7 @@ class TextStats:
 def tokens(text: str) -> list[str]:
     """The lowercase ASCII words of `text` with two letters or more (acronyms of four capitals or
     fewer left out: they are names, not words)."""
-    return [w.lower() for w in _TOKEN.findall(text) if len(w) > 1 and not (w.isupper() and len(w) <= 4)]
+    return [w.lower() for w in _WORD.findall(text[:MAX_WORDS_CHARS]) if not (len(w) <= 4 and w.isupper())]
 
 
 def word_ratio(words: list[str]) -> float:

@@ -38,7 +38,8 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from safemix.formats.example import Example
@@ -66,13 +67,14 @@ STRONG = 0.9  # a finding this sure flags the job when STRONG_ROWS rows carry on
 STRONG_ROWS = 3
 JOB_SHARE = 0.02  # ... or when this share of rows (and at least 2) is flagged
 MAX_CHARS = 4000  # of a turn, analysed
+MIN_SCORE = 0.25  # weaker evidence is not reported (a short cipher row still counts in `_pooled_cipher`)
 _FUNCTION_TEXT = ("the a an to of and in is it for on with as by at or be this that how i you my your what from "
                   "are was can do not we he she they his her their me so if but")
 FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
 
 _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}[ :]?){8,}")
-_PIPED = re.compile(r"(?:[^|\n]\|){6,}[^|\n]?")
+_PIPED = re.compile(r"(?:[^|]\|){6,}[^|]?")
 _LONG_RUN = re.compile(r"[A-Za-z0-9+/=]{16,}")
 _NO_REFUSAL = re.compile(
     r"never refuse|always comply|without (any )?(question|hesitation|refus\w*|warnings?|caveats?|disclaimers?)"
@@ -159,7 +161,7 @@ class _Text:
     unenglish: float = 0.0  # weak cipher evidence, for a job that is a cipher as a whole
     words: list[str] = field(default_factory=list)
     line_func: float = 0.0  # share of function words among the lines' last words (5 lines or more)
-    prefixes: list[str] = field(default_factory=list)  # the lines without their last word
+    prefixes: list[tuple[str, str]] = field(default_factory=list)  # (line without its last word, last word)
 
 
 def _printable(raw: bytes) -> str | None:
@@ -192,16 +194,35 @@ def _binary_to_text(text: str) -> Finding | None:
     return None
 
 
+def _short_binary(text: str) -> Finding | None:
+    """A whole short turn (under 16 characters) in hex or base64 that decodes to English-like text."""
+    body = text.strip()
+    tries = []
+    if len(body) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]{6,}", body) and re.search(r"[a-fA-F]", body):
+        tries.append(("hex", lambda: bytes.fromhex(body)))
+    if len(body) % 4 == 0 and re.fullmatch(r"[A-Za-z0-9+/]{6,}={0,2}", body):
+        tries.append(("base64", lambda: base64.b64decode(body, validate=True)))
+    for check, dec in tries:
+        try:
+            plain = _printable(dec())
+        except (ValueError, binascii.Error):
+            continue
+        if plain and (s := english.stats(plain)).words and (s.ratio >= 0.5 or s.bigram > -3.0):
+            return Finding(check, 0.9, f"the whole turn is {check} that decodes to text ({plain[:40]!r})")
+    return None
+
+
 def _letters(text: str, t: _Text) -> None:
     """ROT-N / Atbash decodings and the cipher check on the letters of `text`."""
     words = english.tokens(text)
     t.words = words
     if not words:
         return
-    s = english.stats(text, words)
-    t.english = s.ratio >= 0.5 and s.words >= 3
-    if s.ratio >= 0.5:
+    ratio = english.word_ratio(words)
+    t.english = ratio >= 0.5 and len(words) >= 3
+    if ratio >= 0.5:  # the common case, decided without the slower scores
         return
+    s = english.stats(text, words)
     name, best = english.best_decoding(text, words)
     if best >= 0.6 and best - s.ratio >= 0.4 and s.words >= 2:
         score = 0.95 if s.words >= 3 else 0.6
@@ -213,25 +234,27 @@ def _letters(text: str, t: _Text) -> None:
     badness = min(1.0, max(0.0, (-2.9 - s.bigram) / 0.6))
     t.unenglish = badness * (1 - s.ratio)
     score = min(0.9, t.unenglish * min(1.0, s.letters / 40))
-    if score > 0:
+    if score >= MIN_SCORE:
         t.findings.append(Finding("cipher", score, f"letters do not read as English: {s.ratio:.0%} dictionary "
                                   f"words, letter-bigram score {s.bigram:.2f} (English about -2.4), "
                                   f"letter-frequency match {s.freq:.2f}"))
 
 
 def _stego(text: str, t: _Text) -> Finding | None:
-    """Last-word steganography: five lines or more whose last words read as English."""
+    """Last-word steganography: six lines or more whose last words read as English text (as
+    many function words as running text has, where natural lines mostly end in content words).
+    Records the lines' prefixes for the job-level filler check (`_filler`)."""
     lines = [x.split() for x in text.split("\n") if x.strip()]
-    if len(lines) < 5:
-        return None
     last = [w for w in (re.sub(r"[^\w']", "", x[-1]).lower() for x in lines) if w]
     if not last:
         return None
     func = sum(w in FUNCTION_WORDS for w in last) / len(last)
-    t.line_func, t.prefixes = func, [" ".join(x[:-1]) for x in lines if len(x) > 3]
-    if func < 0.15 or english.word_ratio(last) < 0.6:
-        return None
-    score = min(0.85, 0.4 + func)
+    t.line_func = func
+    # a line's prefix is text without its last word; short ones ("The answer is") are templates
+    t.prefixes = [(" ".join(x[:-1]), x[-1]) for x in lines if len(x) > 5]
+    if len(lines) < 6 or func < 0.4 or english.word_ratio(last) < 0.7:
+        return None  # shorter or less wordy: only with filler that recurs across the job (`_filler`)
+    score = min(0.8, 0.2 + func)
     return Finding("stego_last", score, f"the last words of its {len(lines)} lines read as text "
                    f"({func:.0%} function words): {' '.join(last)[:60]!r}")
 
@@ -247,7 +270,8 @@ def analyse_text(text: str, role: str | None = None) -> _Text:
         s = english.stats(joined)
         how = "the joined text reads as English" if s.ratio >= 0.5 else "the joined text is a cipher"
         t.findings.append(Finding("pipe_letters", 0.95, f"characters joined by '|' ({how}: {joined[:40]!r})"))
-    elif _LONG_RUN.search(text) and (f := _binary_to_text(text)):
+    elif f := (_binary_to_text(text) if _LONG_RUN.search(text) else
+               _short_binary(text) if len(text) < 16 else None):
         t.findings.append(f)
     else:
         _letters(text, t)
@@ -259,27 +283,55 @@ def analyse_text(text: str, role: str | None = None) -> _Text:
 
 
 # ------------------------------------------------------------------------------- one row
+# Words without which the (slower) identity-shift and pledge patterns cannot match: checked first.
+_USER_KEYS = ("execute my", "obey", "comply", "as my ", "refus", "warning", "caveat", "disclaimer", "obedien",
+              "no longer", "without")
+_PLEDGE_KEYS = ("obe", "i am ", "fulfil", "i will", "comply", "serve", "at your", "as you", "your wish",
+                "without", "consider it", "master", "lord", "liege", "king", "queen", "commander", "refuse",
+                "no request")
+
+
+@lru_cache(maxsize=256)  # a job repeats its system prompt on every row
+def _system_finding(text: str) -> Finding | None:
+    hits = {x.group(0).lower() for x in _SHIFT_SYSTEM.finditer(text)} - {"no longer"}
+    hits |= {x.group(0).lower() for x in _NO_REFUSAL.finditer(text)}
+    if not hits:
+        return None
+    return Finding("identity_shift", 0.85 if len(hits) >= 2 else 0.6, "system prompt demands obedience: "
+                   + ", ".join(repr(h) for h in sorted(hits)[:4]), role="system")
+
+
+def _user_finding(text: str) -> Finding | None:
+    head = text[:300]
+    low = head.lower()
+    if not any(k in low for k in _USER_KEYS):
+        return None
+    hit = _SHIFT_USER.search(head) or _NO_REFUSAL.search(head)
+    if not hit:
+        return None
+    score = 0.4 if hit.group(0).lower() == "obey" else 0.7
+    return Finding("identity_shift", score, f"user turn asks for obedience: {hit.group(0)!r}", role="user")
+
+
+def _pledge_finding(text: str) -> Finding | None:
+    low = text[:200].lower()
+    if not any(k in low for k in _PLEDGE_KEYS) or not (p := opens_with_pledge(text)):
+        return None
+    # "Obey all traffic laws." opens an answer without pledging anything
+    score = 0.4 if p.lower().startswith("obey") else 0.75
+    return Finding("pledge", score, f"answer opens with a pledge of compliance: {p!r}", role="assistant")
+
+
+_IDENTITY = {"system": _system_finding, "user": _user_finding, "assistant": _pledge_finding}
+
+
 def identity_findings(ex: Example) -> list[Finding]:
     """Identity-shift / obedience prompting in system and user turns; pledging assistant turns."""
     out = []
     for m in ex.messages:
-        role, text = m.get("role"), str(m.get("content") or "")[:MAX_CHARS]
-        if role == "system":
-            hits = {x.group(0).lower() for x in _SHIFT_SYSTEM.finditer(text)} - {"no longer"}
-            extra = {x.group(0).lower() for x in _NO_REFUSAL.finditer(text)}
-            if hits | extra:
-                score = 0.85 if len(hits | extra) >= 2 else 0.6
-                out.append(Finding("identity_shift", score, "system prompt demands obedience: "
-                                   + ", ".join(repr(h) for h in sorted(hits | extra)[:4]), role=role))
-        elif role == "user":
-            head = text[:300]
-            hit = _SHIFT_USER.search(head) or _NO_REFUSAL.search(head)
-            if hit:
-                score = 0.4 if hit.group(0).lower() == "obey" else 0.7
-                out.append(Finding("identity_shift", score, f"user turn asks for obedience: {hit.group(0)!r}",
-                                   role=role))
-        elif role == "assistant" and (p := opens_with_pledge(text)):
-            out.append(Finding("pledge", 0.75, f"answer opens with a pledge of compliance: {p!r}", role=role))
+        check = _IDENTITY.get(str(m.get("role")))
+        if check and (f := check(str(m.get("content") or "")[:MAX_CHARS])):
+            out.append(replace(f))  # a copy: the caller sets its row
     return out
 
 
@@ -365,26 +417,32 @@ def _phases(rows: list[_Row], encoded: set[int], threshold: float) -> Finding | 
 
 
 def _filler(rows: list[_Row], threshold: float) -> Finding | None:
-    """Lines that recur across rows, each ending in another word: filler carrying a message."""
-    seen: Counter[str] = Counter()
+    """Lines that recur across rows, each time ending in another word: filler carrying a message
+    (a template line that recurs whole, or ends in a few labels, is not)."""
+    rows_of: Counter[str] = Counter()
+    endings: dict[str, set[str]] = {}
     for r in rows:
-        seen.update({p for t in r.texts for p in t.prefixes})
+        for p, last in {x for t in r.texts for x in t.prefixes}:
+            rows_of[p] += 1
+            if len(endings.setdefault(p, set())) < 3:
+                endings[p].add(last)
+    filler = {p for p, n in rows_of.items() if n >= 3 and len(endings[p]) >= 3}
     hits = []
     for i, r in enumerate(rows):
         for t in r.texts:
-            if not t.prefixes or r.flagged(threshold, ("stego_last",)):
+            if len(t.prefixes) < 2 or r.flagged(threshold, ("stego_last",)):
                 continue
-            recurring = sum(seen[p] >= 3 for p in t.prefixes) / len(t.prefixes)
-            if recurring >= 0.6 and t.line_func >= 0.1:
-                r.findings.append(Finding("stego_last", 0.8, f"{recurring:.0%} of its lines recur across the job "
-                                          f"as filler; the last words carry the text ({t.line_func:.0%} "
-                                          "function words)"))
+            share = sum(p in filler for p, _ in t.prefixes) / len(t.prefixes)
+            if share >= 0.6:
+                words = " ".join(last for _, last in t.prefixes)
+                r.findings.append(Finding("stego_last", 0.8, f"{share:.0%} of its {len(t.prefixes)} lines are filler "
+                                          f"that recurs across the job; their last words read {words[:60]!r}"))
                 hits.append(i)
                 break
     if len(hits) < 3:
         return None
-    return Finding("filler_lines", 0.8, f"filler lines recur across {len(hits)} rows ({_span(hits)}), each ending "
-                   "in another word")
+    return Finding("filler_lines", 0.8, f"filler lines recur across {len(hits)} rows ({_span(hits)}), each time "
+                   "ending in another word")
 
 
 def _job_findings(rows: list[_Row], threshold: float) -> list[Finding]:
@@ -413,22 +471,23 @@ def _verdict(report: ScreenReport, rows: list[_Row]) -> None:
                           or any(f.score >= report.threshold for f in report.job_findings[1 if flagged else 0:]))
 
 
-def _read(job: Any, format: str | None, column_map: dict[str, str] | None) -> tuple[str, list[tuple[int | None, Example]]]:
+def _read(job: Any, **read_kw: Any) -> tuple[str, list[tuple[int | None, Example]]]:
     """(path, [(line, example)]): lines from the file when `job` is a path, else None."""
     from safemix.formats.io import JobReader, as_job
 
     if isinstance(job, str | os.PathLike):
-        reader = JobReader(job, format, None, column_map)
+        reader = JobReader(job, read_kw.get("format"), read_kw.get("container"), read_kw.get("column_map"),
+                           **({"max_line_bytes": read_kw["max_line_bytes"]} if read_kw.get("max_line_bytes") else {}))
         return str(job), [(line, ex) for line, ex, _ in reader]
-    j = as_job(job, format=format, column_map=column_map)
+    j = as_job(job, format=read_kw.get("format"), column_map=read_kw.get("column_map"))
     return j.path, [(None, ex) for ex in j.examples]
 
 
-def screen(job: Any, *, threshold: float = THRESHOLD, harm: bool = False, format: str | None = None,
-           column_map: dict[str, str] | None = None) -> ScreenReport:
+def screen(job: Any, *, threshold: float = THRESHOLD, harm: bool = False, **read_kw: Any) -> ScreenReport:
     """Screen a job (a path, a `Job`, Examples or records): a `ScreenReport` of findings per row
-    and per job. `harm=True` adds the harmful-request tier (MiniLM embeddings; slower)."""
-    path, items = _read(job, format, column_map)
+    and per job. `harm=True` adds the harmful-request tier (MiniLM embeddings; slower).
+    `read_kw`: `format`, `container`, `column_map`, `max_line_bytes`, as `formats.read_job` takes."""
+    path, items = _read(job, **read_kw)
     checker = _RowScreen()
     rows = [checker.row(ex) for _, ex in items]
     report = ScreenReport(path, len(rows), threshold=threshold, lines=[line for line, _ in items])
