@@ -157,7 +157,9 @@ class _Text:
     """What the row checks learn about one turn besides its findings."""
 
     findings: list[Finding] = field(default_factory=list)
+    role: str | None = None
     english: bool = False  # reads as plain English (three words or more)
+    ratio: float = 1.0  # share of dictionary words
     unenglish: float = 0.0  # weak cipher evidence, for a job that is a cipher as a whole
     words: list[str] = field(default_factory=list)
     line_func: float = 0.0  # share of function words among the lines' last words (5 lines or more)
@@ -218,7 +220,7 @@ def _letters(text: str, t: _Text) -> None:
     t.words = words
     if not words:
         return
-    ratio = english.word_ratio(words)
+    ratio = t.ratio = english.word_ratio(words)
     t.english = ratio >= 0.5 and len(words) >= 3
     if ratio >= 0.5:  # the common case, decided without the slower scores
         return
@@ -261,7 +263,7 @@ def _stego(text: str, t: _Text) -> Finding | None:
 
 def analyse_text(text: str, role: str | None = None) -> _Text:
     """Encoding findings for one turn (`role` only names it in the findings)."""
-    t = _Text()
+    t = _Text(role=role)
     text = text[:MAX_CHARS]
     if len(text.strip()) < 3:
         return t
@@ -392,10 +394,10 @@ def _pooled_cipher(rows: list[_Row], encoded: set[int], threshold: float) -> Fin
     if not (pooled or len(encoded) >= 0.3 * len(rows)):
         return None
     for i, r in enumerate(rows):
-        weak = max((t.unenglish for t in r.texts), default=0.0)
-        if i not in encoded and weak >= 0.3:
-            r.findings.append(Finding("cipher", 0.6, f"too short to judge alone (not English: {weak:.2f}), in a "
-                                      "job whose text is mostly encoded"))
+        weak = [t for t in r.texts if t.words and (t.unenglish >= 0.3 or t.ratio < 0.4)]
+        if i not in encoded and weak:
+            r.findings.append(Finding("cipher", 0.6, f"too short to judge alone ({weak[0].ratio:.0%} dictionary "
+                                      "words), in a job whose text is mostly encoded", role=weak[0].role))
             encoded.add(i)
     if not pooled:
         return None
@@ -407,7 +409,8 @@ def _pooled_cipher(rows: list[_Row], encoded: set[int], threshold: float) -> Fin
 
 def _phases(rows: list[_Row], encoded: set[int], threshold: float) -> Finding | None:
     """Rows that pair plain English with encoded text (teaching) before encoded-only rows."""
-    teach = [i for i in sorted(encoded) if any(t.english and not any(f.score >= threshold for f in t.findings)
+    teach = [i for i in sorted(encoded) if any(t.english and t.role != "system" and
+                                               not any(f.score >= threshold for f in t.findings)
                                                for t in rows[i].texts)]
     use = sorted(encoded - set(teach))
     if len(teach) < 2 or len(use) < 2 or statistics.median(teach) >= statistics.median(use):
