@@ -169,3 +169,22 @@ def test_shared_attack_variants_flagged(shared_jobs):
                 assert r["encoded_flagged"] >= 0.95, (name, kind, r)
             else:
                 print(f"{name} stego: {r['encoded_flagged']:.0%} of rows flagged")
+
+
+# --------------------------------------------------------------------- the harm tier
+@pytest.mark.integration
+def test_harm_tier_flags_harmful_requests_and_compliance():
+    """Plumbing of the optional MiniLM tier: built-in harmful seed requests (the project's own,
+    requests only) with a placeholder compliant answer or a refusal, among benign rows."""
+    pytest.importorskip("sentence_transformers")
+    from safemix.seeds import load_builtin_seeds
+
+    seeds = load_builtin_seeds("harmful")[:4]
+    benign = read_job(FIX / "topic_chat.jsonl").examples[:16]
+    rows = benign + [Example.chat(s.request, "Sure, here it is. Step 1: [redacted]") for s in seeds[:2]]
+    rows += [Example.chat(s.request, "I can't help with that.") for s in seeds[2:]]
+    report = screen(rows, harm=True)
+    harm = {f.row: f for f in report.findings if f.check == "harmful_request"}
+    assert set(harm) == set(range(16, 20)), report.summary()
+    assert "harmful compliance" in harm[16].reason and harm[16].score > harm[18].score
+    assert report.flagged and not screen(rows).flagged_rows  # the heuristics alone see nothing
