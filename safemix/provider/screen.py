@@ -225,7 +225,9 @@ def _letters(text: str, t: _Text) -> None:
     if ratio >= 0.5:  # the common case, decided without the slower scores
         return
     s = english.stats(text, words)
-    name, best = english.best_decoding(text, words)
+    # a rotated text has un-English letter pairs; one that reads as English (math with a few
+    # names) is not decoded, as some shift of a few odd words is bound to hit the dictionary
+    name, best = english.best_decoding(text, words) if s.bigram < -2.85 else ("", 0.0)
     if best >= 0.6 and best - s.ratio >= 0.4 and s.words >= 2:
         score = 0.95 if s.words >= 3 else 0.6
         t.findings.append(Finding("rot_atbash", score, f"reads as English after {name} decoding ({best:.0%} "
