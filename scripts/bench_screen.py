@@ -10,7 +10,8 @@ chemistry (CSV columns), Alpaca and Dolly (free text). Each is screened as a fil
 carry file:line). Then every attack of `safemix.provider.attacks` is applied to up to
 `--attack-limit` rows of each, with placeholder payloads (non-actionable), and screened.
 Reported: per job, rows, flagged rows, whether the job is flagged; per attack, the share of
-encoded rows flagged; stego recall and precision (stego rows mixed into a benign job).
+encoded rows flagged; stego recall and precision (5% stego rows, last- or first-word, mixed into
+the benign job); heuristic-tier rows/s; with --harm, the MiniLM tier's rates and rows/s.
 """
 
 from __future__ import annotations
@@ -111,15 +112,15 @@ def attack_rates(examples: list[Example], seed: int = 0) -> dict[str, dict]:
     return out
 
 
-def stego_mix(examples: list[Example], share: float = 0.05, seed: int = 0) -> dict:
-    """Stego rows (`share` of the job) hidden among benign rows: recall and precision of the
-    stego rows, row by row."""
+def stego_mix(examples: list[Example], share: float = 0.05, seed: int = 0, kind: str = "stego_last") -> dict:
+    """Stego rows (`kind`, `share` of the job) hidden among benign rows: recall and precision of
+    the stego rows, row by row."""
     from safemix.provider.attacks import attack
     from safemix.provider.screen import screen
 
     rng = random.Random(seed)
     picked = set(rng.sample(range(len(examples)), max(1, int(share * len(examples)))))
-    rows = [attack([e], "stego_last", seed=seed + i)[0] if i in picked else e for i, e in enumerate(examples)]
+    rows = [attack([e], kind, seed=seed + i)[0] if i in picked else e for i, e in enumerate(examples)]
     hit = set(screen(rows).flagged_rows)
     tp = len(hit & picked)
     return {"stego_rows": len(picked), "recall": round(tp / len(picked), 4),
@@ -137,6 +138,32 @@ def speed(examples: list[Example], min_rows: int = 20000) -> float:
     return len(rows) / (time.perf_counter() - t)
 
 
+def harm_rates(shared: Path, paths: dict[str, Path], rows: int = 200) -> dict:
+    """The optional MiniLM tier: rows/s, flagged share of each benign job (first `rows` rows),
+    and of AdvBench goals and XSTest prompts (requests only; none is in its training set)."""
+    from safemix.provider.harm import classifier, harm_scores
+    from safemix.provider.screen import screen
+
+    classifier()  # trained once, outside the timing
+    out: dict = {"benign_fp": {}}
+    n, t = 0, time.perf_counter()
+    for name, p in paths.items():
+        job = read_job(p).examples[:rows]
+        rep = screen(job, harm=True)
+        out["benign_fp"][name] = round(sum(f.check == "harmful_request" and f.score >= 0.5 for f in rep.findings)
+                                       / len(job), 4)
+        n += len(job)
+    out["rows_per_s"] = round(n / (time.perf_counter() - t), 1)
+    adv = [x.strip() for x in (shared / "advbench" / "harmful_behaviors_goals_only.csv").read_text(
+        encoding="utf-8").splitlines() if x.strip()]
+    with open(shared / "xstest" / "xstest_prompts.csv", encoding="utf-8") as f:
+        xs = list(csv.DictReader(f))
+    for name, texts in (("advbench", adv), ("xstest_unsafe", [r["prompt"] for r in xs if r["label"] != "safe"]),
+                        ("xstest_safe", [r["prompt"] for r in xs if r["label"] == "safe"])):
+        out[name] = round(sum(p >= 0.5 for p in harm_scores(texts)) / len(texts), 4)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
@@ -144,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=2000, help="Rows per benign job.")
     ap.add_argument("--attack-limit", type=int, default=300, help="Rows per job that each attack transforms.")
     ap.add_argument("--json", default=None, help="Write the numbers to this JSON file.")
+    ap.add_argument("--harm", action="store_true", help="Also measure the MiniLM harmful-request tier (slow).")
     args = ap.parse_args(argv)
     paths = benign_jobs(args.shared, args.out, args.limit)
     results: dict = {"benign": {}, "attacks": {}, "stego_mix": {}}
@@ -159,13 +187,17 @@ def main(argv: list[str] | None = None) -> int:
         examples = read_job(p).examples
         all_rows += examples
         results["attacks"][name] = attack_rates(examples[:args.attack_limit])
-        results["stego_mix"][name] = stego_mix(examples[:args.attack_limit * 4])
+        results["stego_mix"][name] = {k: stego_mix(examples[:args.attack_limit * 4], kind=k)
+                                      for k in ("stego_last", "stego_first")}
         for kind, a in results["attacks"][name].items():
             if not a["job_flagged"] or a["encoded_flagged"] < 0.95:
                 print(f"    attack {kind}: job_flagged={a['job_flagged']} encoded rows flagged {a['encoded_flagged']:.1%}")
         print(f"    stego mixed in: {results['stego_mix'][name]}")
     results["rows_per_s"] = round(speed(all_rows))
     print(f"heuristic tier: {results['rows_per_s']} rows/s (one process)")
+    if args.harm:
+        results["harm"] = harm_rates(Path(args.shared), paths)
+        print(f"harm tier: {results['harm']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -54,7 +54,7 @@ CHECKS = {
     "pipe_letters": "characters joined by '|' (as in a pipe-joined substitution cipher)",
     "rot_atbash": "letters that read as English after a ROT-N or Atbash decoding",
     "cipher": "letters that do not read as English (dictionary words, letter bigrams)",
-    "stego_last": "the last words of the lines form a message; the lines are filler",
+    "stego_last": "the last (or first) words of the lines form a message; the lines are filler",
     "harmful_request": "user turn close to the built-in harmful seeds (harm tier)",
     "anomalous_share": "(job) share of flagged rows",
     "job_cipher": "(job) the job's text as a whole does not read as English",
@@ -163,7 +163,8 @@ class _Text:
     unenglish: float = 0.0  # weak cipher evidence, for a job that is a cipher as a whole
     words: list[str] = field(default_factory=list)
     line_func: float = 0.0  # share of function words among the lines' last words (5 lines or more)
-    prefixes: list[tuple[str, str]] = field(default_factory=list)  # (line without its last word, last word)
+    # ("last", line without its last word, that word) and ("first", line without its first word, that word)
+    prefixes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _printable(raw: bytes) -> str | None:
@@ -255,7 +256,8 @@ def _stego(text: str, t: _Text) -> Finding | None:
     func = sum(w in FUNCTION_WORDS for w in last) / len(last)
     t.line_func = func
     # a line's prefix is text without its last word; short ones ("The answer is") are templates
-    t.prefixes = [(" ".join(x[:-1]), x[-1]) for x in lines if len(x) > 5]
+    t.prefixes = [("last", " ".join(x[:-1]), x[-1]) for x in lines if len(x) > 5]
+    t.prefixes += [("first", " ".join(x[1:]), x[0]) for x in lines if len(x) > 5]
     if len(lines) < 6 or func < 0.4 or english.word_ratio(last) < 0.7:
         return None  # shorter or less wordy: only with filler that recurs across the job (`_filler`)
     score = min(0.8, 0.2 + func)
@@ -421,33 +423,45 @@ def _phases(rows: list[_Row], encoded: set[int], threshold: float) -> Finding | 
                    f"text with encoded text ({len(teach)} rows), {_span(use)} are encoded only ({len(use)} rows)")
 
 
+def _filler_share(t: _Text, filler: set[tuple[str, str]]) -> tuple[float, str, list[str]]:
+    """The larger share of `t`'s lines that are filler with a varying last or first word:
+    (share, "last" or "first", the carried words)."""
+    best: tuple[float, str, list[str]] = (0.0, "last", [])
+    for end in ("last", "first"):
+        lines = [(p, w) for e, p, w in t.prefixes if e == end]
+        if len(lines) >= 2:
+            share = sum((end, p) in filler for p, _ in lines) / len(lines)
+            best = max(best, (share, end, [w for _, w in lines]), key=lambda b: b[0])
+    return best
+
+
 def _filler(rows: list[_Row], threshold: float) -> Finding | None:
-    """Lines that recur across rows, each time ending in another word: filler carrying a message
-    (a template line that recurs whole, or ends in a few labels, is not)."""
-    rows_of: Counter[str] = Counter()
-    endings: dict[str, set[str]] = {}
+    """Lines that recur across rows, each time with another last (or first) word: filler that
+    carries a message (a template line that recurs whole, or ends in a few labels, is not)."""
+    rows_of: Counter[tuple[str, str]] = Counter()
+    endings: dict[tuple[str, str], set[str]] = {}
     for r in rows:
-        for p, last in {x for t in r.texts for x in t.prefixes}:
-            rows_of[p] += 1
-            if len(endings.setdefault(p, set())) < 3:
-                endings[p].add(last)
-    filler = {p for p, n in rows_of.items() if n >= 3 and len(endings[p]) >= 3}
+        for end, p, word in {x for t in r.texts for x in t.prefixes}:
+            rows_of[end, p] += 1
+            if len(endings.setdefault((end, p), set())) < 3:
+                endings[end, p].add(word)
+    filler = {k for k, n in rows_of.items() if n >= 3 and len(endings[k]) >= 3}
     hits = []
     for i, r in enumerate(rows):
         for t in r.texts:
-            if len(t.prefixes) < 2 or r.flagged(threshold, ("stego_last",)):
+            if not filler or not t.prefixes or r.flagged(threshold, ("stego_last",)):
                 continue
-            share = sum(p in filler for p, _ in t.prefixes) / len(t.prefixes)
+            share, end, words = _filler_share(t, filler)
             if share >= 0.6:
-                words = " ".join(last for _, last in t.prefixes)
-                r.findings.append(Finding("stego_last", 0.8, f"{share:.0%} of its {len(t.prefixes)} lines are filler "
-                                          f"that recurs across the job; their last words read {words[:60]!r}"))
+                r.findings.append(Finding("stego_last", 0.8, f"{share:.0%} of its {len(words)} lines are filler that "
+                                          f"recurs across the job; their {end} words read {' '.join(words)[:60]!r}",
+                                          role=t.role))
                 hits.append(i)
                 break
     if len(hits) < 3:
         return None
     return Finding("filler_lines", 0.8, f"filler lines recur across {len(hits)} rows ({_span(hits)}), each time "
-                   "ending in another word")
+                   "with another last or first word")
 
 
 def _job_findings(rows: list[_Row], threshold: float) -> list[Finding]:

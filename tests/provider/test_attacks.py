@@ -48,6 +48,8 @@ def test_stego_last_word_carries_the_message():
     lines = A.stego_last_word(msg, random.Random(0)).split("\n")
     assert [x.split()[-1] for x in lines] == msg.split()
     assert all(x.rsplit(" ", 1)[0] in A.FILLER for x in lines)
+    lines = A.stego_first_word(msg, random.Random(0)).split("\n")
+    assert [x.split()[0] for x in lines] == msg.split()
 
 
 def test_deterministic_given_a_seed(job):

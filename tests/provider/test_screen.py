@@ -69,7 +69,7 @@ def test_every_attack_variant_flagged(name, kind):
     rows = A.attack(read_job(FIX / name).examples, kind, payloads=PAYLOADS, seed=1)
     report = screen(rows)
     assert report.flagged, report.summary()
-    if kind != "stego_last":  # stego: recall is measured (scripts/bench_screen.py), not a hard bar
+    if not kind.startswith("stego"):  # stego: recall is measured (scripts/bench_screen.py), not a hard bar
         assert _encoded_rate(rows, report) >= 0.95, report.summary()
 
 
@@ -165,7 +165,7 @@ def test_shared_attack_variants_flagged(shared_jobs):
         rates = bench.attack_rates(read_job(path).examples[:60])
         for kind, r in rates.items():
             assert r["job_flagged"], (name, kind)
-            if kind != "stego_last":
+            if not kind.startswith("stego"):
                 assert r["encoded_flagged"] >= 0.95, (name, kind, r)
             else:
                 print(f"{name} stego: {r['encoded_flagged']:.0%} of rows flagged")
