@@ -141,7 +141,7 @@ def speed(examples: list[Example], min_rows: int = 20000) -> float:
 def harm_rates(shared: Path, paths: dict[str, Path], rows: int = 200) -> dict:
     """The optional MiniLM tier: rows/s, flagged share of each benign job (first `rows` rows),
     and of AdvBench goals and XSTest prompts (requests only; none is in its training set)."""
-    from safemix.provider.harm import classifier, harm_scores
+    from safemix.provider.harm import MIN_SIMILARITY, classifier, harm_scores
     from safemix.provider.screen import screen
 
     classifier()  # trained once, outside the timing
@@ -160,7 +160,7 @@ def harm_rates(shared: Path, paths: dict[str, Path], rows: int = 200) -> dict:
         xs = list(csv.DictReader(f))
     for name, texts in (("advbench", adv), ("xstest_unsafe", [r["prompt"] for r in xs if r["label"] != "safe"]),
                         ("xstest_safe", [r["prompt"] for r in xs if r["label"] == "safe"])):
-        out[name] = round(sum(p >= 0.5 for p in harm_scores(texts)) / len(texts), 4)
+        out[name] = round(sum(p >= 0.5 and sim >= MIN_SIMILARITY for p, sim in harm_scores(texts)) / len(texts), 4)
     return out
 
 

@@ -173,9 +173,12 @@ DECODERS["atbash"] = str.maketrans(_LO, _LO[::-1])
 
 
 def best_decoding(text: str, words: list[str] | None = None) -> tuple[str, float]:
-    """The letter decoding (`rotN` undoes ROT-N, `atbash`) under which most of the words are
-    dictionary words, and that share."""
-    words = (tokens(text) if words is None else words)[:80]
+    """The letter decoding (`rotN` undoes ROT-N, `atbash`) under which most of the distinct
+    words are dictionary words, and that share. Words of three letters or more count when there
+    are two or more of them: among 26 decodings a two-letter word often hits the dictionary."""
+    distinct = list(dict.fromkeys(tokens(text) if words is None else words))
+    longer = [w for w in distinct if len(w) >= 3]
+    words = (longer if len(longer) >= 2 else distinct)[:80]
     if not words:
         return "", 0.0
     joined = " ".join(words)
