@@ -162,7 +162,7 @@ class _Text:
     ratio: float = 1.0  # share of dictionary words
     unenglish: float = 0.0  # weak cipher evidence, for a job that is a cipher as a whole
     words: list[str] = field(default_factory=list)
-    line_func: float = 0.0  # share of function words among the lines' last words (5 lines or more)
+    line_func: float = 0.0  # share of function words among the lines' last words (multi-line turns)
     # ("last", line without its last word, that word) and ("first", line without its first word, that word)
     prefixes: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -490,23 +490,25 @@ def _verdict(report: ScreenReport, rows: list[_Row]) -> None:
                           or any(f.score >= report.threshold for f in report.job_findings[1 if flagged else 0:]))
 
 
-def _read(job: Any, **read_kw: Any) -> tuple[str, list[tuple[int | None, Example]]]:
-    """(path, [(line, example)]): lines from the file when `job` is a path, else None."""
-    from safemix.formats.io import JobReader, as_job
+def _read(job: Any, format: str | None, container: str | None, column_map: dict[str, str] | None,
+          max_line_bytes: int | None) -> tuple[str, list[tuple[int | None, Example]]]:
+    """(path, [(line, example)]): the file's lines when `job` is a path, else None."""
+    from safemix.formats.io import DEFAULT_MAX_LINE_BYTES, JobReader, as_job
 
     if isinstance(job, str | os.PathLike):
-        reader = JobReader(job, read_kw.get("format"), read_kw.get("container"), read_kw.get("column_map"),
-                           **({"max_line_bytes": read_kw["max_line_bytes"]} if read_kw.get("max_line_bytes") else {}))
+        reader = JobReader(job, format, container, column_map, max_line_bytes or DEFAULT_MAX_LINE_BYTES)
         return str(job), [(line, ex) for line, ex, _ in reader]
-    j = as_job(job, format=read_kw.get("format"), column_map=read_kw.get("column_map"))
+    j = as_job(job, format=format, column_map=column_map)
     return j.path, [(None, ex) for ex in j.examples]
 
 
-def screen(job: Any, *, threshold: float = THRESHOLD, harm: bool = False, **read_kw: Any) -> ScreenReport:
+def screen(job: Any, *, threshold: float = THRESHOLD, harm: bool = False, format: str | None = None,
+           container: str | None = None, column_map: dict[str, str] | None = None,
+           max_line_bytes: int | None = None) -> ScreenReport:
     """Screen a job (a path, a `Job`, Examples or records): a `ScreenReport` of findings per row
-    and per job. `harm=True` adds the harmful-request tier (MiniLM embeddings; slower).
-    `read_kw`: `format`, `container`, `column_map`, `max_line_bytes`, as `formats.read_job` takes."""
-    path, items = _read(job, **read_kw)
+    and per job. `harm=True` adds the harmful-request tier (MiniLM embeddings; slower). The
+    reading options are `formats.read_job`'s; a job read from a path has file lines in its findings."""
+    path, items = _read(job, format, container, column_map, max_line_bytes)
     checker = _RowScreen()
     rows = [checker.row(ex) for _, ex in items]
     report = ScreenReport(path, len(rows), threshold=threshold, lines=[line for line, _ in items])
