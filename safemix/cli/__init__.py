@@ -11,7 +11,7 @@ Verb modules import the stage they run only when run, so `safemix --help` is ins
     env       versions, for bug reports        eval      safety retention and task score
     seeds     inspect/export built-in seeds    report    compare eval runs
     decontam  seeds vs evaluation sets         run       every stage from one recipe
-    testbed   the tiny CPU testbed model
+    testbed   the tiny CPU testbed model       screen    the data gate: flag attacks in a job
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 
 # `safemix --help` lists the verbs in this order; verb X is the module safemix.cli.X.
 VERBS = ("profile", "validate", "ls", "cp", "env", "seeds", "decontam", "generate", "mix", "train",
-         "launch", "eval", "report", "run", "testbed")
+         "launch", "eval", "report", "run", "testbed", "screen")
 
 
 def build_parser() -> argparse.ArgumentParser:
