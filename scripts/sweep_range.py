@@ -2,7 +2,7 @@
 
     python scripts/sweep_range.py runs/quickstart runs/quickstart_b1 runs/quickstart_b2
 
-Each argument is a finished `safemix run` folder. Prints a Markdown table: one row per model
+Each argument is a finished `safemix run` folder (or its copy made by scripts/collect_benchmark.py). Prints a Markdown table: one row per model
 (the base model first, then each variant in the first run's order), per probe style the
 harmful probes refused / complied / other (%) and the benign probes refused (OR), each as
 "min-max" over the runs (one number when all agree). `--kinds refused,OR` keeps only those
@@ -39,7 +39,10 @@ def _cells(m: dict, styles: tuple[str, ...]) -> dict[str, float]:
 def collect(run: Path, styles: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """{model row: {cell: value}} of one run folder (base once, from the first variant that has it)."""
     order = json.loads((run / "run_summary.json").read_text(encoding="utf-8")).get("variants") or []
-    paths = {p.parent.parent.name: p for p in run.glob("variants/*/eval/results.json")}
+    # a run folder (variants/V/eval/results.json) or its committed copy (scripts/collect_benchmark.py:
+    # variants/V/results.json)
+    paths = {p.parent.name: p for p in run.glob("variants/*/results.json")}
+    paths |= {p.parent.parent.name: p for p in run.glob("variants/*/eval/results.json")}
     rows: dict[str, dict[str, float]] = {}
     for v in [*order, *sorted(set(paths) - set(order))]:
         if v not in paths:

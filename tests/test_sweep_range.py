@@ -46,3 +46,15 @@ def test_kinds_select_cells(tmp_path, capsys):
     assert mod.main([str(tmp_path / "a"), str(tmp_path / "b"), "--styles", "job", "--kinds", "refused"]) == 0
     assert capsys.readouterr().out.splitlines()[2] == "| base | 74-88 |"
     assert mod.main([str(tmp_path / "a"), "--kinds", "refusd"]) == 2
+
+
+def test_committed_copies_read_like_runs(tmp_path):
+    """scripts/collect_benchmark.py keeps variants/V/results.json (no eval/): same table."""
+    mod = _load()
+    run = _run(tmp_path / "a", 0.74, 0.89)
+    copy = tmp_path / "copy"
+    for v in ("none", "template-0.1"):
+        (copy / "variants" / v).mkdir(parents=True)
+        (copy / "variants" / v / "results.json").write_bytes((run / "variants" / v / "eval" / "results.json").read_bytes())
+    (copy / "run_summary.json").write_bytes((run / "run_summary.json").read_bytes())
+    assert mod.table([copy], ("job",)) == mod.table([run], ("job",))
