@@ -126,43 +126,13 @@ def describe_backend(backend: LLMBackend) -> dict[str, Any]:
 def loglik(backend: LLMBackend, conversation: list[dict], continuations: list[str]) -> list[float]:
     """Summed log-probability of each continuation, right after the chat-templated conversation.
 
-    Scoring needs token log-probabilities, which only some backends have: a backend
-    provides its own `loglik(conversation, continuations)` method, and the local hf
-    backend's is `hf_loglik` below (safemix.llm's backends only generate). Any other
-    backend is a ConfigError that names it.
+    Scoring needs token log-probabilities, which only some backends have: the backend's own
+    `loglik(conversation, continuations)` method (the local hf backend has one,
+    `safemix.llm.hf.HFBackend.loglik`). Any other backend is a ConfigError that names it.
     """
     own = getattr(backend, "loglik", None)
     if callable(own):
         return own(conversation, continuations)
-    from safemix.llm.hf import HFBackend
-
-    if isinstance(backend, HFBackend):
-        return hf_loglik(backend, conversation, continuations)
     name = getattr(backend, "name", type(backend).__name__)
     raise ConfigError("task_metric loglik_accuracy needs the hf backend (it reads token log-probabilities); "
                       f"the {name} backend cannot score continuations")
-
-
-def hf_loglik(backend: Any, conversation: list[dict], continuations: list[str]) -> list[float]:
-    """`loglik` of the hf backend: one padded forward pass over the prompt + each continuation
-    (tokenised without special tokens), summing the log-probabilities of the continuation's tokens."""
-    import torch
-
-    tok, model = backend.tokenizer, backend.model
-    opt_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in continuations]
-    prompt = backend.encode_chat(conversation)
-    rows = [prompt + o for o in opt_ids]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), backend.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)] = torch.tensor(row)
-        mask[r, : len(row)] = 1
-    with torch.inference_mode():
-        logp = torch.log_softmax(model(input_ids=ids.to(model.device),
-                                       attention_mask=mask.to(model.device)).logits.float(), dim=-1)
-    scores = []
-    for r, o in enumerate(opt_ids):
-        pos = range(len(prompt) - 1, len(prompt) - 1 + len(o))  # logits at t predict token t+1
-        scores.append(sum(float(logp[r, p, o[k]]) for k, p in enumerate(pos)))
-    return scores

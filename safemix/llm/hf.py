@@ -87,6 +87,31 @@ class HFBackend(LLMBackend):
         return self.tokenizer(prompt)["input_ids"]
 
     # ------------------------------------------------------------------ generation
+    def loglik(self, conversation: list[dict], continuations: list[str]) -> list[float]:
+        """Summed log-probability of each continuation after the chat-templated conversation
+        (`safemix.eval.backends.loglik`): one padded forward pass over the prompt + each
+        continuation (tokenised without special tokens), summing the continuation's tokens."""
+        import torch
+
+        tok, model = self.tokenizer, self.model
+        opt_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        prompt = self.encode_chat(conversation)
+        rows = [prompt + o for o in opt_ids]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = torch.tensor(row)
+            mask[r, : len(row)] = 1
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(input_ids=ids.to(model.device),
+                                           attention_mask=mask.to(model.device)).logits.float(), dim=-1)
+        scores = []
+        for r, o in enumerate(opt_ids):
+            pos = range(len(prompt) - 1, len(prompt) - 1 + len(o))  # logits at t predict token t+1
+            scores.append(sum(float(logp[r, p, o[k]]) for k, p in enumerate(pos)))
+        return scores
+
     def _chat(self, conversations: list[list[dict]], **params: Any) -> list[str]:
         return self.generate_ids([self.encode_chat(c) for c in conversations], **params)
 
