@@ -25,6 +25,7 @@ from safemix.provider.jobspec import JobSpec, JobSpecError
 from safemix.provider.policy import Policy
 
 HELD_EXIT = 3
+MAX_NOTES = 5  # data-gate findings printed when they did not hold the job
 MAX_REASON_FINDINGS = 10  # row findings shown as reasons of a data-gate hold (all are in the audit log)
 
 
@@ -62,7 +63,9 @@ class WrapResult:
     def summary(self) -> str:
         lines = [f"{self.job_id}: {self.verdict.upper()}" + (f" at the {self.gate} gate" if self.gate else "")]
         lines += [f"  {r}" for r in self.reasons]
-        lines += [f"  note: {r}" for r in self.notes]
+        lines += [f"  note: {r}" for r in self.notes[:MAX_NOTES]]
+        if len(self.notes) > MAX_NOTES:
+            lines.append(f"  note: ... and {len(self.notes) - MAX_NOTES} more (all in verdict.json and the audit log)")
         return "\n".join(lines)
 
 
