@@ -162,6 +162,47 @@ def test_crash_mid_job_is_logged_and_the_rerun_resumes(tmp_path, micro_tb, monke
 
 
 @pytest.mark.integration
+def test_killed_wrap_leaves_where_it_stopped_and_resumes(tmp_path, micro_tb):
+    """SIGKILL `safemix wrap` while the job trains: the log's last record is that stage's start
+    (the chain intact), and the rerun resumes training from its last checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    params = {**MICRO, "train": MICRO["train"].replace("max_steps: 3", "max_steps: 200")
+              .replace("save_steps: 2", "save_steps: 10")}
+    policy = _setup(tmp_path, micro_tb, params)
+    audit, out = tmp_path / "audit.jsonl", tmp_path / "out"
+    job = _job(tmp_path, "benign", "topic_benign.jsonl", "topic_benign.val.jsonl")
+    args = ["wrap", job, "--policy", str(policy), "--audit", str(audit), "--out", str(out), "mitigation.method=none"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "safemix", *args], cwd=Path(__file__).resolve().parents[2],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not list(out.glob("*/variants/none/train/checkpoint-20/trainer_state.json")):
+        if proc.poll() is not None:
+            raise AssertionError(f"wrap ended (rc={proc.returncode}) before the kill:\n{proc.stderr.read()[-3000:]}")
+        if time.time() - t0 > 300:
+            proc.kill()
+            raise AssertionError("timed out waiting for a training checkpoint")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    last = read_log(audit)[-1]
+    assert (last["event"], last["data"]["stage"]) == ("stage_started", "variants/none/train")
+    assert verify(audit).ok
+
+    assert main(args) in (0, 3)
+    recs = read_log(audit, last["job"])
+    resumed = [r for r in recs if r["event"] == "received"][-1]["data"]["resumed_from"]
+    assert resumed["event"] == "stage_started" and resumed["stage"] == "variants/none/train"
+    manifest = json.loads(next(out.glob("*/variants/none/train/model/manifest.json")).read_text())
+    assert manifest["global_step"] == 200 and int(Path(manifest["resumed_from"]).name.split("-")[1]) >= 20
+    assert recs[-1]["event"] == "verdict" and verify(audit).ok
+
+
+@pytest.mark.integration
 def test_wrap_acceptance_on_the_tiny_testbed(tmp_path, capsys):
     """Issue 17's acceptance (a)-(d); prints what each job got (the outcome of (c) is a measurement,
     not an assertion: the README reports no mitigation of the AOA job on the tiny testbed)."""
