@@ -8,7 +8,8 @@ _LAZY_ATTRS = {"evaluate": ("safemix.eval.core", "evaluate"),
                "profile": ("safemix.formats.profile", "profile_job"),
                "Example": ("safemix.formats.example", "Example"),
                "read_job": ("safemix.formats.io", "read_job"),
-               "screen": ("safemix.provider.screen", "screen")}
+               "screen": ("safemix.provider.screen", "screen"),
+               "wrap": ("safemix.provider.wrap", "wrap")}
 
 
 def __getattr__(name: str):

@@ -12,6 +12,7 @@ Verb modules import the stage they run only when run, so `safemix --help` is ins
     seeds     inspect/export built-in seeds    report    compare eval runs
     decontam  seeds vs evaluation sets         run       every stage from one recipe
     testbed   the tiny CPU testbed model       screen    the data gate: flag attacks in a job
+    wrap      gate a customer's job end to end (screen, mitigate, train, model gate, audit log)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 
 # `safemix --help` lists the verbs in this order; verb X is the module safemix.cli.X.
 VERBS = ("profile", "validate", "ls", "cp", "env", "seeds", "decontam", "generate", "mix", "train",
-         "launch", "eval", "report", "run", "testbed", "screen")
+         "launch", "eval", "report", "run", "testbed", "screen", "wrap")
 
 
 def build_parser() -> argparse.ArgumentParser:
