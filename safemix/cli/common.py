@@ -25,9 +25,10 @@ FLAG_DEST = "config_flag."  # argparse dest prefix of the flags that set a confi
 
 
 def add_recipe_args(p: argparse.ArgumentParser, *, required: bool, recipe_help: str,
-                    overrides_help: str) -> None:
-    """The positional `[RECIPE] [key=value ...]` of a verb that reads a config."""
-    p.add_argument("recipe", nargs=None if required else "?", default=None, help=recipe_help)
+                    overrides_help: str, metavar: str | None = None) -> None:
+    """The positional `[RECIPE] [key=value ...]` of a verb that reads a config (`metavar`: how
+    `--help` names it, e.g. JOB for `wrap`; the attribute stays `recipe`)."""
+    p.add_argument("recipe", nargs=None if required else "?", default=None, help=recipe_help, metavar=metavar)
     p.add_argument("overrides", nargs="*", help=overrides_help)
     p.set_defaults(recipe_required=required)
 

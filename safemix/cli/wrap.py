@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "model against the policy's limits (the model gate) and print the verdict, released or held, "
                        "with each reason's evidence. Rerunning on the same job resumes. Exit status: 0 released, "
                        "3 held, 2 bad input.")
-    add_recipe_args(p, required=True, recipe_help="The job body: a JSON file (OpenAI POST /v1/fine_tuning/jobs); "
+    add_recipe_args(p, required=True, metavar="JOB", recipe_help="The job body: a JSON file (OpenAI POST /v1/fine_tuning/jobs); "
                     "its files are paths relative to it.",
                     overrides_help="key=value overrides of the policy (e.g. mitigation.method=none).")
     p.add_argument("--policy", default=None, metavar="POLICY.yaml",
