@@ -48,3 +48,27 @@ def load_script(name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def kill_when(args: list[str], ready, what: str, timeout: float = 300):
+    """Start `python -m safemix ARGS` (offline, one thread), SIGKILL it as soon as `ready()` is
+    true and return the killed process; an AssertionError if it ends first or `timeout` passes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "safemix", *args], cwd=Path(__file__).resolve().parents[1],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"{args[0]} ended (rc={proc.returncode}) before the kill:\n{proc.stderr.read()[-3000:]}")
+        if time.time() - t0 > timeout:
+            proc.kill()
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    return proc

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_when
 
 from safemix.cli import main
 
@@ -90,20 +86,9 @@ def test_killed_run_resumes_at_the_stage_it_was_in(tmp_path, micro_tb):
                       .replace("save_steps: 2", "save_steps: 10")
                       .replace("methods: [none, template]", "methods: [none]"))
     out = tmp_path / "run"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "safemix", "run", str(recipe), "--out", str(out)],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     train = out / "variants/none/train"
-    t0 = time.time()
-    while not (train / "checkpoint-20" / "trainer_state.json").exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"run ended (rc={proc.returncode}) before the kill:\n{proc.stderr.read()[-3000:]}")
-        if time.time() - t0 > 300:
-            proc.kill()
-            raise AssertionError("timed out waiting for a training checkpoint")
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
+    kill_when(["run", str(recipe), "--out", str(out)], (train / "checkpoint-20" / "trainer_state.json").exists,
+              "a training checkpoint")
     assert not (train / "stage_manifest.json").exists(), "training finished before the kill"
     assert (out / "profile/stage_manifest.json").exists()
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_when
 
 from safemix.cli import main
 from safemix.provider.audit import read_log, verify
@@ -165,10 +166,6 @@ def test_crash_mid_job_is_logged_and_the_rerun_resumes(tmp_path, micro_tb, monke
 def test_killed_wrap_leaves_where_it_stopped_and_resumes(tmp_path, micro_tb):
     """SIGKILL `safemix wrap` while the job trains: the log's last record is that stage's start
     (the chain intact), and the rerun resumes training from its last checkpoint."""
-    import os
-    import signal
-    import subprocess
-    import sys
 
     params = {**MICRO, "train": MICRO["train"].replace("max_steps: 3", "max_steps: 200")
               .replace("save_steps: 2", "save_steps: 10")}
@@ -176,19 +173,8 @@ def test_killed_wrap_leaves_where_it_stopped_and_resumes(tmp_path, micro_tb):
     audit, out = tmp_path / "audit.jsonl", tmp_path / "out"
     job = _job(tmp_path, "benign", "topic_benign.jsonl", "topic_benign.val.jsonl")
     args = ["wrap", job, "--policy", str(policy), "--audit", str(audit), "--out", str(out), "mitigation.method=none"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "safemix", *args], cwd=Path(__file__).resolve().parents[2],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while not list(out.glob("*/variants/none/train/checkpoint-20/trainer_state.json")):
-        if proc.poll() is not None:
-            raise AssertionError(f"wrap ended (rc={proc.returncode}) before the kill:\n{proc.stderr.read()[-3000:]}")
-        if time.time() - t0 > 300:
-            proc.kill()
-            raise AssertionError("timed out waiting for a training checkpoint")
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
+    kill_when(args, lambda: bool(list(out.glob("*/variants/none/train/checkpoint-20/trainer_state.json"))),
+              "a training checkpoint")
     last = read_log(audit)[-1]
     assert (last["event"], last["data"]["stage"]) == ("stage_started", "variants/none/train")
     assert verify(audit).ok
