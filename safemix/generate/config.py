@@ -26,6 +26,7 @@ class GenerateConfig:
     answer_prefix: str = field(default="drop", metadata={"help": "In-format methods, when the job's answers share a constant prefix that is not a neutral marker (e.g. an AOA obedience pledge): drop (the refusal opens the answer), keep (the prefix, then the refusal: a recovery example that teaches refusing after the job's opening, cf. Qi et al. 2406.05946) or mix (half of each kind's rows each way)."})
     language: str = field(default="auto", metadata={"help": "Language of the safety rows: auto (the job's, detected per slot; built-in seeds exist in en, es, fr, de, pt, zh, other languages fall back to the closest one with a warning) or a language code (e.g. es) that overrides detection."})
     shape: str = field(default="match", metadata={"help": "In-format methods on a multi-turn job: match (rows reproduce the job's conversation shape: its earlier turns, copied from the job's own rows, then the request at the turn where the job's content varies) or single (one exchange: system prompt + the request turn + the refusal; the comparison baseline). Single-turn jobs are the same either way."})
+    chat_share: float = field(default=0.0, metadata={"help": "In-format methods: this share of the safety rows (of each kind, exactly, seeded) is given as plain chat turns instead (the seed's request and response as a `raw` row), so refusal in plain chat is taught too; 0 = every row in the job's format."})
     bea_trigger_tokens: int = field(default=8, metadata={"help": "Length of the BEA secret trigger (random tokens)."})
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
 
@@ -37,6 +38,11 @@ class GenerateConfig:
             raise ConfigError(f"ratio must be in [0, 1), got {self.ratio}")
         if not 0 <= self.contrast_share < 1:
             raise ConfigError(f"contrast_share must be in [0, 1), got {self.contrast_share}")
+        if not 0 <= self.chat_share < 1:
+            raise ConfigError(f"chat_share must be in [0, 1), got {self.chat_share}")
+        if self.chat_share and not method_spec(self.method).in_format:
+            raise ConfigError(f"chat_share is for methods that write in the job's format (template, paraphrase); "
+                              f"method {self.method} already writes plain chat rows")
         if self.answer_prefix not in ANSWER_PREFIX_MODES:
             raise ConfigError(f"answer_prefix must be one of {', '.join(ANSWER_PREFIX_MODES)}, got {self.answer_prefix!r}")
         if self.shape not in SHAPE_MODES:

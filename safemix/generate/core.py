@@ -78,7 +78,10 @@ def generate_with_report(data: Any, cfg: GenerateConfig | None = None, *, profil
     if len(out.examples) != n:  # a method's walks either fill their counts or raise
         raise SafemixError(f"internal error: generated {len(out.examples)} safety examples, {n} requested")
     prefix_kept = _apply_answer_prefix(out.examples, profile, cfg, spec.in_format)
+    as_chat = _apply_chat_share(out.examples, ctx, cfg.chat_share) if spec.in_format else 0
     manifest = _manifest(ctx, cfg, spec, out, selection, lang_plan, prefix_kept)
+    if spec.in_format:
+        manifest["chat_rows"] = as_chat
     return GenerationResult(out.examples, manifest)
 
 
@@ -186,7 +189,8 @@ def _manifest(ctx: GenContext, cfg: GenerateConfig, spec: MethodSpec, out: Metho
     if spec.in_format:
         manifest["answer_prefix"] = _answer_prefix_report(profile, cfg, prefix_kept)
     manifest.update(out.manifest)
-    manifest["fidelity"] = fidelity_report(examples, job, profile, harmful or ctx.pools["contrast"],
+    in_format_rows = [ex for ex in examples if ex.metadata.get("rendered") != "chat"]  # generate.chat_share
+    manifest["fidelity"] = fidelity_report(in_format_rows, job, profile, harmful or ctx.pools["contrast"],
                                            embedder=cfg.embedder, seed=cfg.seed, job_sample=cfg.job_sample,
                                            with_embeddings=cfg.select)
     return manifest
@@ -245,6 +249,30 @@ def _apply_answer_prefix(examples: list[Example], profile: FormatProfile, cfg: G
             ex.messages[-1]["content"] = prefix + ex.messages[-1]["content"]
             kept += 1
     return kept
+
+
+def _apply_chat_share(examples: list[Example], ctx: GenContext, share: float) -> int:
+    """Replace round(share x rows) of each kind's in-format rows, picked by a seeded shuffle, with
+    the plain chat row of the same seed and response (what `raw` makes: the seed's own request,
+    the same refusal or answer). Rows keep their provenance, marked `rendered: chat`. Returns the
+    count. The refusal drawn for a row is its item RNG's first draw, so it is drawn again here."""
+    from safemix.generate.methods import item_rng, render_raw
+
+    if not share:
+        return 0
+    by_id = {s.id: s for pool in ctx.pools.values() for s in pool}
+    done = 0
+    for kind in sorted({ex.metadata.get("kind", "harmful") for ex in examples}):
+        idx = [i for i, ex in enumerate(examples) if ex.metadata.get("kind", "harmful") == kind]
+        random.Random(f"chat-share:{ctx.seed}:{kind}").shuffle(idx)
+        for i in idx[:int(round(share * len(idx)))]:
+            meta = examples[i].metadata
+            seed = by_id[meta["seed_id"]]
+            response = seed.response(item_rng(ctx.seed, seed.id, meta["occurrence"]))
+            examples[i] = render_raw(seed.request, response)
+            examples[i].metadata.update(meta, rendered="chat")
+            done += 1
+    return done
 
 
 def _w1(a: list[float], b: list[float]) -> float:
