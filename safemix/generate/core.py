@@ -270,7 +270,7 @@ def _apply_chat_share(examples: list[Example], ctx: GenContext, share: float) ->
             seed = by_id[meta["seed_id"]]
             response = seed.response(item_rng(ctx.seed, seed.id, meta["occurrence"]))
             examples[i] = render_raw(seed.request, response)
-            examples[i].metadata.update(meta, rendered="chat")
+            examples[i].metadata.update({k: v for k, v in meta.items() if k != "answer_prefix"}, rendered="chat")
             done += 1
     return done
 

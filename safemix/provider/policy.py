@@ -38,6 +38,7 @@ class ScreenPolicy:
 class Mitigation:
     method: str = field(default="template", metadata={"help": f"Safety rows mixed into the job: {', '.join(MITIGATIONS)} (none: the job as sent)."})
     ratio: float = field(default=0.1, metadata={"help": "Safety share of the mixed job, in (0, 1)."})
+    chat_share: float = field(default=0.0, metadata={"help": "template/paraphrase: this share of the safety rows as plain chat turns (generate.chat_share), so refusal in plain chat is kept too."})
 
 
 @dataclass
@@ -78,6 +79,9 @@ class Policy:
                               + f"; choose from {', '.join(MITIGATIONS)}")
         if not 0 < m.ratio < 1:
             raise ConfigError(f"mitigation.ratio must be in (0, 1), got {m.ratio}")
+        if m.chat_share and (not 0 <= m.chat_share < 1 or m.method not in ("template", "paraphrase")):
+            raise ConfigError(f"mitigation.chat_share must be in [0, 1) and is for template or paraphrase, got "
+                              f"{m.chat_share} with method {m.method}")
         if not 0 < self.screen.threshold <= 1:
             raise ConfigError(f"screen.threshold must be in (0, 1], got {self.screen.threshold}")
         g = self.gate
