@@ -79,9 +79,9 @@ class Policy:
                               + f"; choose from {', '.join(MITIGATIONS)}")
         if not 0 < m.ratio < 1:
             raise ConfigError(f"mitigation.ratio must be in (0, 1), got {m.ratio}")
-        if m.chat_share and (not 0 <= m.chat_share < 1 or m.method not in ("template", "paraphrase")):
-            raise ConfigError(f"mitigation.chat_share must be in [0, 1) and is for template or paraphrase, got "
-                              f"{m.chat_share} with method {m.method}")
+        if not 0 <= m.chat_share < 1 or (m.chat_share and m.method not in ("template", "paraphrase", "none")):
+            raise ConfigError(f"mitigation.chat_share must be in [0, 1) and is for template or paraphrase (none: "
+                              f"ignored), got {m.chat_share} with method {m.method}")
         if not 0 < self.screen.threshold <= 1:
             raise ConfigError(f"screen.threshold must be in (0, 1], got {self.screen.threshold}")
         g = self.gate

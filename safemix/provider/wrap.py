@@ -134,7 +134,7 @@ def run_config(spec: JobSpec, policy: Policy, run_dir: Path):
     if not (run.get("testbed") or {}).get("name"):
         train.setdefault("model", spec.model)  # no testbed: the body's model (a hub id, folder or .gguf)
     method = policy.mitigation.method
-    if policy.mitigation.chat_share:
+    if policy.mitigation.chat_share and method != "none":
         run["generate"] = {**(run.get("generate") or {}), "chat_share": policy.mitigation.chat_share}
     body: dict[str, Any] = {"name": spec.job_id, "output_dir": str(run_dir), "methods": [method],
                             "ratios": [policy.mitigation.ratio], "data": data, "train": train, **run}
