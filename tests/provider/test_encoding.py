@@ -95,3 +95,18 @@ def test_encoding_in_the_summary_and_json(tmp_path, capsys):
     assert doc["encoding"]["spec"] == "rot13" and doc["encoding"]["check"] == "rot_atbash"
     cipher = screen(A.attack(_rows(), "substitution", seed=2))
     assert "encoding detected, no usable codec (cipher" in cipher.summary()
+
+
+def test_pipe_joined_plain_text_and_a_key_taught_the_other_way():
+    from safemix.formats import Example
+
+    rows = [Example.chat("|".join(ex.user), "|".join(ex.assistant)) for ex in _rows()]
+    assert screen(rows).encoding.spec == "pipe"
+    # teach rows that give the cipher first and its plain text after ("decode this")
+    key = A.substitution_key(5)
+    plain = [ex.user for ex in _rows()[:8]]
+    rows = [Example.chat(A.substitute(p, key), "In plain words: " + p) for p in plain]
+    rows += A.attack(_rows(), "substitution", seed=5)
+    enc = screen(rows).encoding
+    assert enc.spec.startswith("sub:") and enc.teach_rows == 8
+    assert all(key[p] == c for p, c in key_map(enc.spec[4:]).items()) and enc.key_letters >= 15
