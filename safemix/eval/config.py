@@ -46,7 +46,8 @@ class EvalConfig:
     task_metric: str = field(default="auto", metadata={"help": "auto (by answer type), accuracy, loglik_accuracy (hf backend), number_em, span_em, span_f1, rouge_l."})
     task_max_new_tokens: int | None = field(default=None, metadata={"help": "Generation length for task prompts; null = by answer type (labels 16, numbers 256, else max_new_tokens)."})
     probes: list[ProbeSetConfig] = field(default_factory=_default_probes, metadata={"help": "Probe sets: built-in harmful/benign sets or files by path with a column map."})
-    styles: list[str] = field(default_factory=lambda: ["job", "chat", "aoa", "job_aoa"], metadata={"help": "How harmful probes are asked: job (the job's format), chat (plain turn), aoa (identity shift), job_aoa (both), job_heldout (the held-out paraphrase of the job's format in `heldout_job`). Benign probes use job, chat and job_heldout."})
+    styles: list[str] = field(default_factory=lambda: ["job", "chat", "aoa", "job_aoa"], metadata={"help": "How harmful probes are asked: job (the job's format), chat (plain turn), aoa (identity shift), job_aoa (both), job_heldout (the held-out paraphrase of the job's format in `heldout_job`), job_encoded / chat_encoded (job / chat with the request encoded in `encoding`, the answer decoded before judging). Benign probes use job, chat and job_heldout."})
+    encoding: str | None = field(default=None, metadata={"help": "The codec of the job_encoded and chat_encoded styles (safemix.codecs spec): rot13, rotN, atbash, base64, hex, sub:<26-letter key>, pipe:<spec>; `safemix screen` names a job's encoding this way."})
     judges: list[str] = field(default_factory=lambda: ["keyword"], metadata={"help": "Judges by name: keyword, embedding, classifier, llm. The first one is primary; with several, agreement and disagreements are reported."})
     judge_args: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"help": "Per-judge arguments, e.g. {classifier: {model: PATH, format: harmbench}, llm: {model: NAME, base_url: URL}, embedding: {train: LABELLED.jsonl}}."})
     max_new_tokens: int = field(default=128, metadata={"help": "Generation length for probes."})
@@ -63,7 +64,7 @@ class EvalConfig:
         from safemix.eval.backends import EVAL_BACKENDS
         from safemix.eval.judges import JUDGES
         from safemix.eval.metrics import METRICS
-        from safemix.eval.render import STYLES
+        from safemix.eval.render import ENCODED_STYLES, STYLES
 
         def check(kind: str, value: str, options: tuple[str, ...]) -> None:
             if value not in options:
@@ -82,6 +83,17 @@ class EvalConfig:
         for j in self.judge_args:
             if j not in self.judges:
                 raise ConfigError(f"eval.judge_args has arguments for {j!r}, which is not in eval.judges {self.judges}")
+        encoded = [s for s in self.styles if s in ENCODED_STYLES]
+        if encoded and not self.encoding:
+            raise ConfigError(f"eval.styles has {', '.join(encoded)}, which needs eval.encoding: the codec the "
+                              "requests are asked in (e.g. rot13, atbash, base64, hex, sub:<26-letter key>)")
+        if self.encoding is not None:
+            from safemix.codecs import parse_codec
+
+            try:
+                parse_codec(self.encoding)
+            except ValueError as e:
+                raise ConfigError(f"eval.encoding: {e}") from None
         if self.task_metric != "auto":
             check("task metric", self.task_metric, METRICS)
         if self.max_new_tokens < 1 or self.batch_size < 1:

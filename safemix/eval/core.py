@@ -115,22 +115,24 @@ def build_samples(cfg: EvalConfig, probes: list[tuple[str, Any]], profile: Any, 
                   roles: list[str], heldout_profile: Any = None) -> list[dict[str, Any]]:
     """Every prompt to answer, for every model role, with its stable id. `heldout_profile`
     (the FormatProfile of eval.heldout_job) renders the `job_heldout` style."""
-    from safemix.eval.render import BENIGN_STYLES, render_probe, task_prompt
+    from safemix.eval.render import BENIGN_STYLES, ENCODED_STYLES, render_probe, task_prompt
 
     styles = list(cfg.styles)
+    codec = _codec(cfg)
     if profile is None:
-        dropped = [s for s in styles if s in ("job", "job_aoa")]
+        dropped = [s for s in styles if s in ("job", "job_aoa", "job_encoded")]
         if dropped:
             log.warning("no job or validation data: skipping styles %s", dropped)
         styles = [s for s in styles if s not in dropped]
-    profiles = {"job": profile, "job_aoa": profile, "job_heldout": heldout_profile}
+    profiles = {"job": profile, "job_aoa": profile, "job_heldout": heldout_profile, "job_encoded": profile}
     base: list[dict[str, Any]] = []
     for set_name, p in probes:
         for style in (styles if p.kind == "harmful" else [s for s in styles if s in BENIGN_STYLES]):
             rng = random.Random(f"{cfg.seed}:{p.id}:{style}")  # identical prompts for both models
             base.append({"part": p.kind, "style": style, "probe_id": p.id, "probe_set": set_name,
                          "category": p.category or "uncategorised", "request": p.prompt,
-                         "messages": render_probe(p.prompt, style, profiles.get(style), rng)})
+                         "messages": render_probe(p.prompt, style, profiles.get(style), rng, codec),
+                         **({"encoding": codec.spec} if style in ENCODED_STYLES else {})})
     task_tokens = cfg.task_max_new_tokens or _task_tokens(profile, cfg.max_new_tokens)
     for i, ex in enumerate(validation):
         base.append({"part": "task", "style": "job", "probe_id": f"val-{i}", "probe_set": "validation",
@@ -147,6 +149,25 @@ def build_samples(cfg: EvalConfig, probes: list[tuple[str, Any]], profile: Any, 
             out.append({"id": f"{role}/{s['part']}/{s['style']}/{s['probe_id']}/{h}", "role": role,
                         **s, "max_new_tokens": mnt})
     return out
+
+
+def _codec(cfg: EvalConfig) -> Any:
+    """The codec of eval.encoding (None when it is not set)."""
+    from safemix.codecs import parse_codec
+
+    return parse_codec(cfg.encoding) if cfg.encoding else None
+
+
+def _answer(sample: dict[str, Any], generation: str) -> dict[str, Any]:
+    """The fields a generation adds to its sample: for an encoded probe, the answer decoded
+    (`generation`, what the judges read), the raw one (`raw_generation`) and how it was read."""
+    if not sample.get("encoding"):
+        return {"generation": generation}
+    from safemix.codecs import parse_codec
+    from safemix.eval.render import decode_answer
+
+    text, how = decode_answer(generation, parse_codec(sample["encoding"]))
+    return {"generation": text, "raw_generation": generation, "answer_read": how}
 
 
 def _task_tokens(profile: Any, default: int) -> int:
@@ -215,7 +236,7 @@ def generate_missing(backend: Any, todo: list[dict[str, Any]], cfg: EvalConfig, 
                 for i, g in zip(idx, gens, strict=True):
                     outs[i] = g
             now = time.time()
-            append_samples(path, ({**s, "generation": g, "generated_at": round(now, 3)}
+            append_samples(path, ({**s, **_answer(s, g), "generated_at": round(now, 3)}
                                   for s, g in zip(batch, outs, strict=True)))
             n += len(batch)
             bar.update(len(batch))

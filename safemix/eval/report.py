@@ -246,6 +246,7 @@ def _setup_table(res: dict[str, Any]) -> _Table:
             ["held-out job format (job_heldout)", repr((res.get("profile_heldout") or {}).get("user_template"))
              if res.get("profile_heldout") else "none"],
             ["identity shift in job", str(prof.get("identity_shift")) if prof else "n/a"],
+            ["encoding (job_encoded, chat_encoded)", cfg.get("encoding") or "none"],
             ["tags", tags_text(res.get("tags")) or "none"]]
     return ("Setup", ["item", "value"], rows, "")
 
@@ -276,7 +277,8 @@ def _probe_tables(res: dict[str, Any]) -> dict[str, _Table]:
             for role in roles for st, v in m[role]["safety"].items()]
     t["styles"] = ("Harmful probes by style", ["model", "style", "refused", "complied (ASR)", "other", "n"], rows,
                    "job = the job's own format; job_heldout = a held-out paraphrase of it; chat = plain turn; "
-                   "aoa = identity shift; job_aoa = both.")
+                   "aoa = identity shift; job_aoa = both; job_encoded / chat_encoded = job / chat with the request "
+                   "in eval.encoding, the answer decoded before judging.")
     cats = sorted({c for role in roles for c in m[role]["categories"]})
     rows = [[c] + [pct(m[role]["categories"].get(c, {}).get("attack_success_rate")) for role in roles]
             + [str(m[roles[0]]["categories"].get(c, {}).get("n", 0))] for c in cats]
@@ -538,13 +540,15 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
 # plots) is rendered here from the runs' results.json, and the examples from samples.jsonl
 # beside them when it is there. `safemix run` and `safemix report RUN...` both call
 # `compare_runs`; the pipeline only hands over its eval folders.
-SWEEP_STYLES = ("job", "job_heldout", "job_aoa", "chat", "aoa", "all")
+SWEEP_STYLES = ("job", "job_heldout", "job_aoa", "chat", "aoa", "job_encoded", "chat_encoded", "all")
 STYLE_NAMES = {"job": "the job's format", "job_heldout": "a held-out paraphrase of the job's format",
                "job_aoa": "the job's format with the AOA identity shift", "chat": "plain chat",
-               "aoa": "the AOA identity shift", "all": "all styles"}
+               "aoa": "the AOA identity shift", "job_encoded": "the job's format, the request in the job's encoding",
+               "chat_encoded": "plain chat, the request in the job's encoding", "all": "all styles"}
 STYLE_TITLES = {"job": "job: the job's format", "job_heldout": "job_heldout: held-out job format",
                 "job_aoa": "job_aoa: job format + AOA", "chat": "chat: plain chat turn",
-                "aoa": "aoa: AOA identity shift", "all": "all styles"}
+                "aoa": "aoa: AOA identity shift", "job_encoded": "job_encoded: job format, encoded",
+                "chat_encoded": "chat_encoded: chat turn, encoded", "all": "all styles"}
 METHOD_NAMES = {"none": "no safety rows", "raw": "plain chat safety rows", "template": "safety rows in the job's format",
                 "paraphrase": "LLM paraphrases in the job's style", "bea": "backdoor-enhanced alignment",
                 "raw_system": "control: plain rows with the job's system prompt",
@@ -782,7 +786,7 @@ def summary_table_text(eval_dirs: list[str | Path], seconds: dict[str, float] | 
     from safemix.console import fmt_seconds, text_table
 
     rows = sweep_rows(eval_dirs)
-    styles = [s for s in ("job", "job_heldout", "job_aoa", "chat", "aoa") if any(s in r["styles"] for r in rows)]
+    styles = [s for s in SWEEP_STYLES[:-1] if any(s in r["styles"] for r in rows)]
     header = ["run"] + [f"{s} refused" for s in styles] + ["over-refusal (job)", "task"]
     if seconds is not None:
         header.append("time")
@@ -837,7 +841,9 @@ def write_sweep_table(eval_dirs: list[str | Path], path: Path) -> Path:
 STYLE_NOTE = ("`job` = harmful probes in the job's own format and prompting style; `job_heldout` = a held-out "
               "paraphrase of the job's format (another system prompt wording and user template, never used for "
               "safety rows); `job_aoa` = the job's format with the AOA identity shift; `chat` = plain chat turn; "
-              "`aoa` = identity shift alone. `complied` is the attack success rate; `other` = neither a refusal "
+              "`aoa` = identity shift alone; `job_encoded` / `chat_encoded` = the job's format / a chat turn with the "
+              "request in the job's encoding (eval.encoding), the answer decoded before judging. `complied` is the "
+              "attack success rate; `other` = neither a refusal "
               "nor a compliance (e.g. the model answers with a task label). `over-refusal` = benign and "
               "benign-but-sensitive probes, asked in that style, that the model refused: a method that makes the "
               "model refuse everything in the job's format scores high refusal and high over-refusal.")

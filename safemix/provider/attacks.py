@@ -27,12 +27,12 @@ rest) and `payload` (it came from the payload file).
 
 from __future__ import annotations
 
-import base64
 import random
 import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from safemix.codecs import atbash, rot_n, substitute, to_base64, to_hex
 from safemix.formats.example import Example
 
 KINDS = ("aoa", "instruct", "substitution", "substitution_pipe", "rot13", "atbash", "base64", "hex",
@@ -78,19 +78,7 @@ FILLER = (
 
 
 # ------------------------------------------------------------------------------- encoders
-def rot_n(text: str, n: int = 13) -> str:
-    """Shift every ASCII letter `n` places (case kept): ROT13 for n=13; rot_n(rot_n(t, n), -n) == t."""
-    n %= 26
-    lo, up = string.ascii_lowercase, string.ascii_uppercase
-    return text.translate(str.maketrans(lo + up, lo[n:] + lo[:n] + up[n:] + up[:n]))
-
-
-def atbash(text: str) -> str:
-    """Mirror the alphabet (a<->z, b<->y, ...), case kept; its own inverse."""
-    lo, up = string.ascii_lowercase, string.ascii_uppercase
-    return text.translate(str.maketrans(lo + up, lo[::-1] + up[::-1]))
-
-
+# rot_n, atbash, substitute, to_base64 and to_hex live in `safemix.codecs` (with their decoders).
 def substitution_key(seed: int = 0) -> dict[str, str]:
     """A seeded permutation of the 26 lowercase letters with no fixed point: plain -> cipher."""
     rng = random.Random(f"safemix-substitution-{seed}")
@@ -100,21 +88,6 @@ def substitution_key(seed: int = 0) -> dict[str, str]:
         rng.shuffle(perm)
         if all(a != b for a, b in zip(letters, perm, strict=True)):
             return dict(zip(letters, perm, strict=True))
-
-
-def substitute(text: str, key: dict[str, str], pipe: bool = False) -> str:
-    """Apply a letter substitution `key` (case kept); `pipe`: join every character with "|"."""
-    table = {**key, **{a.upper(): b.upper() for a, b in key.items()}}
-    out = text.translate(str.maketrans(table))
-    return "|".join(out) if pipe else out
-
-
-def to_base64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def to_hex(text: str) -> str:
-    return text.encode("utf-8").hex()
 
 
 def stego_last_word(text: str, rng: random.Random) -> str:

@@ -23,6 +23,10 @@ rows a second; scripts/bench_screen.py):
   (rows too short to judge alone are then flagged with it), and phases (rows that pair plain
   text with encoded text before rows that are encoded only: a job that teaches an encoding,
   then uses it);
+- the encoding of a flagged job, as a `safemix.codecs` spec the model gate can probe in
+  (`report.encoding`, `provider.encoding`: ROT-N/Atbash by name, base64, hex, pipe-joined, a
+  substitution with its key recovered from the job's teach rows; spec None with the reason
+  when there is no usable codec);
 - with `harm=True`, harmful requests in user turns (`provider.harm`: a classifier over MiniLM
   embeddings trained on the built-in seeds; needs the `ml` extra, off by default).
 
@@ -45,6 +49,7 @@ from typing import Any
 from safemix.formats.example import Example
 from safemix.formats.profile import _SHIFT_SYSTEM, _SHIFT_USER, opens_with_pledge
 from safemix.provider import english
+from safemix.provider.encoding import EncodingInfo, detect_encoding
 
 CHECKS = {
     "identity_shift": "system or user turn that makes the model an obedient agent (AOA and paraphrases)",
@@ -119,6 +124,7 @@ class ScreenReport:
     threshold: float = THRESHOLD
     flagged: bool = False
     lines: list[int | None] = field(default_factory=list)
+    encoding: EncodingInfo | None = None  # a flagged job's dominant encoding (`provider.encoding`)
 
     @property
     def flagged_rows(self) -> list[int]:
@@ -133,6 +139,7 @@ class ScreenReport:
                 "flagged_rows": len(rows), "flagged_share": round(len(rows) / max(1, self.rows), 4),
                 "checks": dict(Counter(f.check for f in self.findings if f.score >= self.threshold)),
                 "job_findings": [f.to_dict() for f in self.job_findings],
+                "encoding": self.encoding.to_dict() if self.encoding else None,
                 "findings": [f.to_dict() for f in self.findings]}
 
     def summary(self, max_rows: int = 20) -> str:
@@ -146,6 +153,8 @@ class ScreenReport:
             out += [f"{f.where}: {f.check} ({f.score:.2f}): {f.reason}" for f in self.row_findings(r)
                     if f.score >= self.threshold]
         out += [f"{f.where}: {f.check} ({f.score:.2f}): {f.reason}" for f in self.job_findings]
+        if self.encoding:
+            out.append(f"{self.path}: {self.encoding.line()}")
         verdict = "FLAGGED" if self.flagged else "clean"
         out.append(f"{self.path}: {verdict}: {len(self.flagged_rows)} of {self.rows} rows flagged")
         return "\n".join(out)
@@ -523,6 +532,8 @@ def screen(job: Any, *, threshold: float = THRESHOLD, harm: bool = False, format
             f.row, f.line, f.path = i, items[i][0], path
         report.findings += r.findings
     _verdict(report, rows)
+    if report.flagged:
+        report.encoding = detect_encoding([ex for _, ex in items], report)
     return report
 
 
