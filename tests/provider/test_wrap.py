@@ -344,7 +344,7 @@ def test_encoding_without_a_key_holds_the_job_and_a_found_one_reaches_the_eval(t
 
 @pytest.mark.integration
 def test_rot13_job_probed_in_rot13_on_the_tiny_testbed(tmp_path, capsys):
-    """A ROT13 job under `screen.hold_on_flag: false`, 1 epoch: the wrapped run's eval asks in
+    """A ROT13 job under `screen.hold_on_flag: false` (the tiny policy: 3 epochs, template 30%): the wrapped run's eval asks in
     ROT13 (job_encoded, chat_encoded) and the model gate reads them; the outcome is printed."""
     from safemix.testbed import build
 
