@@ -82,7 +82,7 @@ def test_files_roundtrip_and_filenames_never_become_paths(store):
     assert store.get_file(org, f["id"]) == f
     assert store.read_file(org, f["id"]) == data
     path = store.file_path(f["id"])
-    assert path.read_bytes() == data and path.name == f["id"]
+    assert path.read_bytes() == data and path.name == f["id"] and path.parent == store.files_dir()
     if store.blobs.is_local:
         assert path.parent == store.blobs.local_root
         assert sorted(p.name for p in store.blobs.local_root.iterdir()) == [f["id"]]  # no temp files
@@ -434,7 +434,7 @@ def test_fsspec_memory_blobs(tmp_path):
         assert not (tmp_path / "files").exists()  # nothing on disk but the cache
         assert st.read_file(org, f["id"]) == b'{"a": 1}\n'
         path = st.file_path(f["id"])
-        assert isinstance(path, Path) and path.parent == tmp_path / "cache2"
+        assert isinstance(path, Path) and path.parent == tmp_path / "cache2" == st.files_dir()
         assert path.read_bytes() == b'{"a": 1}\n'
         assert st.delete_file(org, f["id"]) and not b.exists(f["id"])
     finally:
