@@ -23,8 +23,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import os
 import secrets
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -261,6 +263,8 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        ref = weakref.ref(self.engine)  # a forked child opens its own connections, never the parent's
+        os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(self.engine.execution_options(safemix_write=True),
                                     expire_on_commit=False)

@@ -322,6 +322,48 @@ def test_concurrent_claims_never_double_claim(store):
     _claim_race(store)
 
 
+_CLAIMER = """
+import json, sys, time
+from pathlib import Path
+from safemix.service.store import Store
+url, files, ready, go, name = sys.argv[1:]
+st = Store(url, create=False, files=files)
+Path(ready).touch()
+while not Path(go).exists():
+    time.sleep(0.01)
+got = []
+while (job := st.claim_job(name, 60)) is not None:
+    got.append(job["id"])
+    assert st.finish_job(job["id"], name, status="succeeded")
+st.close()
+print(json.dumps(got))
+"""
+
+
+def test_worker_processes_never_double_claim(store, tmp_path):
+    """4 worker processes on one SQLite file, started together: each job claimed once."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    org = store.create_org("acme")["id"]
+    ids = {_job(store, org)["id"] for _ in range(30)}
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-c", _CLAIMER, store.url, str(store.blobs.url),
+                               str(tmp_path / f"ready{i}"), str(go), f"p{i}"],
+                              stdout=subprocess.PIPE, text=True, env=env) for i in range(4)]
+    deadline = time.time() + 60
+    while not all((tmp_path / f"ready{i}").exists() for i in range(4)) and time.time() < deadline:
+        time.sleep(0.05)
+    go.touch()
+    claimed = [i for p in procs for i in json.loads(p.communicate(timeout=60)[0])]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(claimed) == sorted(ids)
+
+
 def test_concurrent_first_starts_migrate_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     errors: list[BaseException] = []
@@ -478,4 +520,5 @@ SHARED = ("test_orgs_and_keys", "test_keys_are_stored_hashed_and_revocable",
           "test_claims_take_oldest_first_and_requeue", "test_cancel",
           "test_cancel_of_a_job_whose_worker_died", "test_events_and_checkpoints",
           "test_tenancy_another_org_sees_nothing", "test_restart_sees_everything",
-          "test_concurrent_claims_never_double_claim", "test_migrated_schema_matches_the_models")
+          "test_concurrent_claims_never_double_claim", "test_worker_processes_never_double_claim",
+          "test_migrated_schema_matches_the_models")
