@@ -522,3 +522,40 @@ SHARED = ("test_orgs_and_keys", "test_keys_are_stored_hashed_and_revocable",
           "test_tenancy_another_org_sees_nothing", "test_restart_sees_everything",
           "test_concurrent_claims_never_double_claim", "test_worker_processes_never_double_claim",
           "test_migrated_schema_matches_the_models")
+
+
+def test_installed_wheel_migrates(tmp_path):
+    """The migrations are package data: a Store from the installed wheel (outside the
+    repository) creates its schema, alembic version table included."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    pytest.importorskip("setuptools")
+    repo = Path(__file__).resolve().parents[2]
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy2(repo / f, src / f)
+    shutil.copytree(repo / "safemix", src / "safemix", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PIP_NO_INDEX"] = "1"
+    pip = [sys.executable, "-m", "pip"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w",
+                    str(tmp_path / "whl"), str(src)], check=True, env=env, cwd=src, capture_output=True,
+                   timeout=300)
+    (wheel,) = (tmp_path / "whl").glob("safemix-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "-q", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, env=env, capture_output=True, timeout=300)
+    code = ("import sys, safemix.service.store as s; "
+            "assert s.__file__.startswith(sys.argv[1]), s.__file__; "
+            "st = s.Store('sqlite:///' + sys.argv[2]); st.create_org('a'); "
+            "print(st.engine.connect().exec_driver_sql('select version_num from alembic_version').scalar())")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site"), str(work / "s.db")], cwd=work,
+                         env={**env, "PYTHONPATH": str(tmp_path / "site")}, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0001"
