@@ -32,11 +32,12 @@ def run(args: argparse.Namespace) -> int:
 
     uvicorn = require("uvicorn", "serve")
     require("fastapi", "serve")
-    from safemix.cli.common import load_verb_config
+    from safemix.cli.common import recipe_and_overrides
     from safemix.service.api import create_app
-    from safemix.service.settings import ServiceSettings
+    from safemix.service.settings import load_settings
 
-    settings = load_verb_config(args, ServiceSettings)
+    recipe, overrides = recipe_and_overrides(args)
+    settings = load_settings(recipe, overrides)
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -28,13 +28,18 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
 
 from safemix.service import openai_types as ot
 from safemix.service.openai_types import OpenAIError
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from safemix.service.settings import ServiceSettings
     from safemix.service.store import Store
 
@@ -85,8 +90,6 @@ class BodyLimit:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            from starlette.responses import JSONResponse
-
             err = self._error()
             await JSONResponse(err.body(), status_code=err.status)(scope, receive, send)
             return
@@ -261,8 +264,6 @@ def open_store(settings: ServiceSettings) -> Store:
 def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI:
     """The FastAPI app of `safemix serve` on `settings` (a Store is opened on
     `settings.db_url()` unless one is given)."""
-    from fastapi import FastAPI
-
     from safemix import __version__
 
     store = store if store is not None else open_store(settings)
@@ -282,8 +283,6 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
 
 
 def _auth_dependency(ctx: _Ctx) -> Any:
-    from fastapi import Request
-
     def auth(request: Request) -> str:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         key = key.strip()
@@ -305,7 +304,7 @@ def _auth_dependency(ctx: _Ctx) -> Any:
     return auth
 
 
-async def json_body(request: Any) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, or a 400 (not JSON / not an object)."""
     raw = await request.body()
     try:
@@ -318,10 +317,6 @@ async def json_body(request: Any) -> dict[str, Any]:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException
-    from starlette.responses import JSONResponse
-
     def answer(err: OpenAIError) -> JSONResponse:
         return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
@@ -369,11 +364,6 @@ def _job_not_found(job_id: str) -> OpenAIError:
 
 
 def _file_routes(app: FastAPI, ctx: _Ctx) -> None:
-    from typing import Literal
-
-    from fastapi import Depends, Query, Request
-    from starlette.responses import Response
-
     st = ctx.store
 
     async def upload_form(request: Request) -> tuple[str, str, bytes]:
@@ -418,8 +408,6 @@ def _file_routes(app: FastAPI, ctx: _Ctx) -> None:
 
 
 def _job_routes(app: FastAPI, ctx: _Ctx) -> None:
-    from fastapi import Depends, Query, Request
-
     st = ctx.store
 
     @app.post("/v1/fine_tuning/jobs")
@@ -460,8 +448,6 @@ def _job_routes(app: FastAPI, ctx: _Ctx) -> None:
 
 
 def _job_detail_routes(app: FastAPI, ctx: _Ctx) -> None:
-    from fastapi import Depends, Query
-
     st = ctx.store
 
     def own_job(org: str, job_id: str) -> dict:
@@ -490,8 +476,6 @@ def _job_detail_routes(app: FastAPI, ctx: _Ctx) -> None:
 
 
 def _model_routes(app: FastAPI, ctx: _Ctx) -> None:
-    from fastapi import Depends
-
     from safemix.service.chat import ChatEngine, released_models
 
     engine = ChatEngine(ctx.settings, ctx.store)
@@ -518,8 +502,6 @@ def _model_routes(app: FastAPI, ctx: _Ctx) -> None:
 def under_runs(settings: ServiceSettings, path: str | None) -> Any:
     """`path` (absolute, or relative to the runs folder) resolved, when it lies inside the runs
     folder; else None (a row never leads the API outside it)."""
-    from pathlib import Path
-
     if not path:
         return None
     root = Path(settings.runs_root()).expanduser().resolve()
@@ -529,8 +511,6 @@ def under_runs(settings: ServiceSettings, path: str | None) -> Any:
 
 
 def _relative(settings: ServiceSettings, path: Any) -> str | None:
-    from pathlib import Path
-
     real = under_runs(settings, str(path)) if path else None
     if real is None or not real.exists():
         return None
@@ -554,9 +534,7 @@ def safety_object(settings: ServiceSettings, row: dict[str, Any]) -> dict[str, A
     results = verdict.get("results")
     report = None
     if results and _relative(settings, results):
-        from pathlib import Path
-
-        report = {"results": _relative(settings, results),
+            report = {"results": _relative(settings, results),
                   "html": _relative(settings, Path(results).parent / "report.html")}
     audit = read_log(settings.audit_path(), row["wrap_id"]) if row.get("wrap_id") else []
     return {"object": "fine_tuning.job.safety", "job_id": row["id"], "status": row.get("status"),

@@ -46,7 +46,7 @@ def find_job(store: Any, org: str, name: str) -> dict[str, Any] | None:
     if len(parts) < 5 or parts[0] != "ft" or not parts[-1]:
         return None
     tail = parts[-1]
-    row = store.get_job(org, tail if tail.startswith("ftjob-") else "ftjob-" + tail)
+    row = store.job_for_model(org, name) or store.get_job(org, tail if tail.startswith("ftjob-") else "ftjob-" + tail)
     if row is not None:
         return row
     after = None

@@ -97,8 +97,9 @@ def test_job_body_errors_are_400_and_store_nothing(api, jsonl):
     _error(http.post("/v1/fine_tuning/jobs", json=[1, 2]), 400, code="invalid_json")
     assert _snapshot(env) == before
     # another org's file is no file at all; a deleted one neither
-    srv_b = api[1].http(env.key2)
-    other = srv_b.post("/v1/files", files={"file": ("b.jsonl", jsonl())}, data={"purpose": "fine-tune"}).json()["id"]
+    with api[1].http(env.key2) as http_b:
+        other = http_b.post("/v1/files", files={"file": ("b.jsonl", jsonl())}, data={"purpose": "fine-tune"}).json()
+    other = other["id"]
     _error(http.post("/v1/fine_tuning/jobs", json={"model": "safemix-tiny", "training_file": other}), 400,
            param="training_file", code="file_not_found")
     assert http.delete(f"/v1/files/{fid}").json()["deleted"] is True
@@ -145,19 +146,19 @@ def test_upload_errors(api, jsonl):
 
 
 def test_upload_size_limits_413(api_env, live_api, jsonl):
-    settings = dataclasses.replace(api_env.settings, max_file_bytes=2_000, max_request_bytes=20_000)
+    settings = dataclasses.replace(api_env.settings, max_file_bytes=2_000, max_request_bytes=30_000)
     srv = live_api(settings, api_env.store)
     before = _snapshot(api_env)
     with srv.http(api_env.key) as http:
-        big = jsonl(200)
-        assert 2_000 < len(big) < 20_000
+        big = jsonl(100)
+        assert 2_000 < len(big) < 30_000
         _error(http.post("/v1/files", files={"file": ("big.jsonl", big)}, data={"purpose": "fine-tune"}), 413,
                param="file", code="file_too_large")
         huge = jsonl(400)
-        assert len(huge) > 20_000
+        assert len(huge) > 30_000
         _error(http.post("/v1/files", files={"file": ("huge.jsonl", huge)}, data={"purpose": "fine-tune"}), 413,
                code="request_too_large")
-        _error(http.post("/v1/fine_tuning/jobs", content=b" " * 30_000, headers={"Content-Type": "application/json"}),
+        _error(http.post("/v1/fine_tuning/jobs", content=b" " * 40_000, headers={"Content-Type": "application/json"}),
                413, code="request_too_large")
         small = http.post("/v1/files", files={"file": ("small.jsonl", jsonl(3))}, data={"purpose": "fine-tune"})
         assert small.status_code == 200
