@@ -279,7 +279,21 @@ def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI
     _job_routes(app, ctx)
     _job_detail_routes(app, ctx)
     _model_routes(app, ctx)
+    _mount_dashboard(app, settings, store)
     return app
+
+
+def _mount_dashboard(app: FastAPI, settings: ServiceSettings, store: Store) -> None:
+    """The operators' dashboard at `/` (`safemix.service.dashboard`), when it is installed."""
+    import importlib
+
+    try:
+        dashboard = importlib.import_module("safemix.service.dashboard")
+    except ModuleNotFoundError as e:
+        if e.name != "safemix.service.dashboard":
+            raise
+        return
+    app.include_router(dashboard.dashboard_router(settings, store))
 
 
 def _auth_dependency(ctx: _Ctx) -> Any:
@@ -331,7 +345,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return answer(OpenAIError(400, f"{param or 'request'}: {first.get('msg', 'invalid value')}", param=param,
                                   code=code))
 
-    async def on_http(request: Any, exc: HTTPException) -> JSONResponse:
+    async def on_http(request: Any, exc: HTTPException) -> Response:
+        if not request.url.path.startswith("/v1/"):  # the dashboard's pages: Starlette's own answer
+            from fastapi.exception_handlers import http_exception_handler
+
+            return await http_exception_handler(request, exc)
         if exc.status_code == 404:
             msg, code = f"Invalid URL ({request.method} {request.url.path})", "unknown_url"
         elif exc.status_code == 405:
@@ -397,7 +415,11 @@ def _file_routes(app: FastAPI, ctx: _Ctx) -> None:
     @app.get("/v1/files/{file_id}/content")
     def file_content(file_id: str, org: str = Depends(ctx.auth)) -> Response:
         own_file(org, file_id)
-        return Response(st.read_file(org, file_id), media_type="application/octet-stream")
+        try:
+            data = st.read_file(org, file_id)
+        except (KeyError, FileNotFoundError):  # deleted meanwhile
+            raise _file_not_found(file_id) from None
+        return Response(data, media_type="application/octet-stream")
 
     @app.delete("/v1/files/{file_id}")
     def delete_file(file_id: str, org: str = Depends(ctx.auth)) -> dict:

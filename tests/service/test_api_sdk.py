@@ -106,7 +106,11 @@ def test_job_create_retrieve_list_cancel_events(api_env, live_api, jsonl):
     with pytest.raises(openai.BadRequestError) as e:
         c.fine_tuning.jobs.cancel(job.id)
     assert e.value.code == "job_not_cancellable" and e.value.param == "fine_tuning_job_id"
-    assert c.fine_tuning.jobs.retrieve(other.id).status == "validating_files"
+    api_env.store.update_job(other.id, status="running")  # as a worker's claim leaves it
+    stopping = c.fine_tuning.jobs.cancel(other.id)
+    assert stopping.status == "running"  # the worker stops it and finishes it as cancelled
+    assert api_env.store.get_job(api_env.org, other.id)["cancel_requested"] is True
+    assert c.fine_tuning.jobs.list_events(other.id).data[0].message.startswith("Cancellation requested")
 
 
 def test_checkpoints_and_safety(api_env, live_api, jsonl, tmp_path):
@@ -240,3 +244,47 @@ def test_models_list_and_retrieve(api_env, live_api):
     with pytest.raises(openai.NotFoundError) as e:
         c.models.retrieve("gpt-4o")
     assert e.value.code == "model_not_found"
+
+
+def test_safemix_serve_cli(tmp_path, jsonl):
+    """`python -m safemix serve CONFIG.yaml key=value --port N`: the verb serves the settings'
+    store (a key made on those settings works; the override reached the settings)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from safemix.service.api import open_store
+    from safemix.service.settings import load_settings
+
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"home: {tmp_path / 'svc'}\nmax_file_bytes: 1000\n")
+    store = open_store(load_settings(config))
+    key = store.create_api_key(store.create_org("acme")["id"])
+    store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "safemix", "serve", str(config), "max_file_bytes=5000",
+                             "--port", str(port), "--log-level", "warning"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "safemix serve did not start"
+            time.sleep(0.1)
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
+        f = _upload(c, jsonl(12))  # ~1.4 KB: over the YAML's 1000, under the override's 5000
+        assert 1000 < c.files.retrieve(f.id).bytes == len(jsonl(12)) < 5000
+        with pytest.raises(openai.APIStatusError) as e:
+            _upload(c, jsonl(60))  # ~7 KB: over the override's 5000
+        assert (e.value.status_code, e.value.code) == (413, "file_too_large")
+    finally:
+        proc.terminate()
+        proc.wait(30)
