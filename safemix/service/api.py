@@ -312,6 +312,10 @@ def _auth_dependency(ctx: _Ctx) -> Any:
                               code="invalid_api_key")
         org = ctx.store.org_for_key(key)
         if org is None:
+            client = "fail:" + (request.client.host if request.client else "")
+            if ctx.limiter.take(client) > 0:  # guessing keys: each client's wrong keys share one bucket
+                raise OpenAIError(429, "Rate limit reached: too many requests with wrong API keys from this "
+                                  "client", type="requests", code="rate_limit_exceeded", headers={"Retry-After": "60"})
             raise OpenAIError(401, f"Incorrect API key provided: {key[:6]}...", code="invalid_api_key")
         return org
 

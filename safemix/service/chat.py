@@ -26,6 +26,7 @@ from safemix.service.openai_types import OpenAIError, model_object
 CACHE_SIZE = 2
 DEFAULT_MAX_TOKENS = 256
 MAX_TOKENS = 4096
+MAX_WHY = 300  # characters of the hold's reason in the 404 of a held model
 BODY_FIELDS = ("model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stream",
                "stop", "seed", "user", "metadata", "store", "logprobs", "frequency_penalty", "presence_penalty")
 ROLES = ("system", "developer", "user", "assistant")
@@ -96,7 +97,9 @@ def _held_message(row: dict[str, Any]) -> str:
     if not why:
         reasons = row.get("reasons") or []
         why = "; ".join(str(r.get("message", r)) if isinstance(r, dict) else str(r) for r in reasons[:2])
-    return f"is held by the safety gate and is not served ({why or 'see GET /v1/fine_tuning/jobs/' + row['id'] + '/safety'})"
+    why = why if not why or len(why) <= MAX_WHY else why[:MAX_WHY] + "..."
+    return (f"is held by the safety gate and is not served ({why or 'no reason recorded'}; every reason: "
+            f"GET /v1/fine_tuning/jobs/{row['id']}/safety)")
 
 
 def resolve_model(settings: Any, store: Any, org: str, name: str) -> Path:

@@ -160,6 +160,9 @@ def test_upload_size_limits_413(api_env, live_api, jsonl):
                code="request_too_large")
         _error(http.post("/v1/fine_tuning/jobs", content=b" " * 40_000, headers={"Content-Type": "application/json"}),
                413, code="request_too_large")
+        chunked = (b" " * 10_000 for _ in range(4))  # no Content-Length: counted as it streams in
+        _error(http.post("/v1/fine_tuning/jobs", content=chunked, headers={"Content-Type": "application/json"}),
+               413, code="request_too_large")
         small = http.post("/v1/files", files={"file": ("small.jsonl", jsonl(3))}, data={"purpose": "fine-tune"})
         assert small.status_code == 200
     after = _snapshot(api_env)
@@ -209,6 +212,10 @@ def test_rate_limit_429_per_key(api_env, live_api):
         assert b.get("/v1/files").status_code == 200  # another key has its own bucket
         _error(a.post("/v1/fine_tuning/jobs", json={}), 429, type="requests", code="rate_limit_exceeded")
     assert api_env.store.list_jobs(api_env.org)[0] == []
+    with srv.http() as h:  # guessed keys, a new one each time, share the client's bucket
+        codes = [h.get("/v1/files", headers={"Authorization": f"Bearer sk-sm-guess{i}"}).status_code
+                 for i in range(4)]
+    assert codes == [401, 401, 401, 429]
 
 
 def test_cancel_and_detail_errors(api):
