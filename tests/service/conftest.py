@@ -234,19 +234,34 @@ def jsonl():
     return chat_jsonl
 
 
-@pytest.fixture
-def api_env(tmp_path):
-    """settings under tmp_path, its Store, and two orgs with a key each (org/key, org2/key2)."""
+def _api_env(settings):
+    """The settings' Store and two orgs with a key each (org/key, org2/key2)."""
     from types import SimpleNamespace
 
     from safemix.service.api import open_store
-    from safemix.service.settings import ServiceSettings
 
-    pytest.importorskip("sqlalchemy")
-    settings = ServiceSettings(home=str(tmp_path / "svc"))
     store = open_store(settings)
     a, b = store.create_org("acme"), store.create_org("globex")
-    env = SimpleNamespace(settings=settings, store=store, org=a["id"], key=store.create_api_key(a["id"]),
-                          org2=b["id"], key2=store.create_api_key(b["id"]))
+    return SimpleNamespace(settings=settings, store=store, org=a["id"], key=store.create_api_key(a["id"]),
+                           org2=b["id"], key2=store.create_api_key(b["id"]))
+
+
+@pytest.fixture
+def api_env(tmp_path):
+    """settings under tmp_path (SQLite), its Store, and two orgs with a key each (org/key, org2/key2)."""
+    pytest.importorskip("sqlalchemy")
+    from safemix.service.settings import ServiceSettings
+
+    env = _api_env(ServiceSettings(home=str(tmp_path / "svc")))
     yield env
-    store.close()
+    env.store.close()
+
+
+@pytest.fixture
+def pg_api_env(tmp_path, pg_db_url):
+    """`api_env` on a fresh PostgreSQL database of the throwaway cluster (integration tier)."""
+    from safemix.service.settings import ServiceSettings
+
+    env = _api_env(ServiceSettings(home=str(tmp_path / "svc"), database_url=pg_db_url))
+    yield env
+    env.store.close()

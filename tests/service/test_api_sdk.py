@@ -288,3 +288,34 @@ def test_safemix_serve_cli(tmp_path, jsonl):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.integration
+def test_postgres_concurrency_tenancy_restart(pg_api_env, live_api, jsonl):
+    """The same API on PostgreSQL: 50 concurrent creations, another org's 404s, a restart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = pg_api_env
+    srv = live_api(env.settings, env.store)
+    c, other = srv.client(env.key), srv.client(env.key2)
+    f = _upload(c, jsonl())
+    with ThreadPoolExecutor(50) as pool:
+        jobs = list(pool.map(lambda i: srv.client(env.key).fine_tuning.jobs.create(
+            model="safemix-tiny", training_file=f.id, metadata={"i": str(i)}), range(50)))
+    ids = [j.id for j in jobs]
+    assert len(set(ids)) == 50 and all(j.status == "validating_files" for j in jobs)
+    assert sorted(j.id for j in c.fine_tuning.jobs.list(limit=9)) == sorted(ids)
+    assert [j.id for j in c.fine_tuning.jobs.list(metadata={"i": "7"}).data] == [ids[7]]
+    for call in (lambda: other.files.retrieve(f.id), lambda: other.fine_tuning.jobs.retrieve(ids[0]),
+                 lambda: other.fine_tuning.jobs.cancel(ids[0])):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert c.fine_tuning.jobs.cancel(ids[0]).status == "cancelled"
+    srv.stop()
+    srv2 = live_api(env.settings)  # a new app on the same settings: its own Store on the same database
+    c2 = srv2.client(env.key)
+    assert c2.files.retrieve(f.id).bytes == len(jsonl())
+    assert c2.fine_tuning.jobs.retrieve(ids[0]).status == "cancelled"
+    assert sorted(j.id for j in c2.fine_tuning.jobs.list(limit=100).data) == sorted(ids)
+    srv2.stop()
+    srv2.app.state.store.close()
