@@ -257,17 +257,26 @@ def open_store(settings: ServiceSettings) -> Store:
     """The Store of `settings` (its database and files)."""
     from safemix.service.store import Store
 
-    opener = getattr(Store, "from_settings", None)
-    return opener(settings) if opener else Store(settings.db_url())
+    return Store.from_settings(settings)
 
 
 def create_app(settings: ServiceSettings, store: Store | None = None) -> FastAPI:
-    """The FastAPI app of `safemix serve` on `settings` (a Store is opened on
-    `settings.db_url()` unless one is given)."""
+    """The FastAPI app of `safemix serve` on `settings`. Without `store` the app opens the
+    settings' Store and closes it when the server shuts down."""
+    from contextlib import asynccontextmanager
+
     from safemix import __version__
 
+    owned = store is None
     store = store if store is not None else open_store(settings)
-    app = FastAPI(title="safemix", version=__version__, docs_url=None, redoc_url=None,
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+        yield
+        if owned:
+            store.close()
+
+    app = FastAPI(title="safemix", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="OpenAI-compatible fine-tuning API where every job is screened, mitigated, "
                   "trained, gated and audited (safemix wrap).")
     ctx = _Ctx(settings, store, RateLimiter(settings.rate_limit_per_minute))
