@@ -14,6 +14,7 @@ Verb modules import the stage they run only when run, so `safemix --help` is ins
     testbed   the tiny CPU testbed model       screen    the data gate: flag attacks in a job
     wrap      gate a customer's job end to end (screen, mitigate, train, model gate, audit log)
     keys      API keys of the fine-tuning service (`safemix serve`)
+    serve     the OpenAI-compatible fine-tuning API (jobs go through wrap)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sys
 # `safemix --help` lists the verbs in this order; verb X is the module safemix.cli.X.
 VERBS = ("profile", "validate", "ls", "cp", "env", "seeds", "decontam", "generate", "mix", "train",
          "launch", "eval", "report", "run", "testbed", "screen", "wrap",
-         "keys")
+         "keys", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
