@@ -1,0 +1,1 @@
+"""Alembic migrations of the service's store (package data: run by `Store(create=True)`)."""
