@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -41,6 +42,7 @@ EXIT_USAGE = 2
 EXIT_LEASE_LOST = 75  # EX_TEMPFAIL: another worker holds the job now
 TERMINAL = ("succeeded", "failed", "cancelled")
 MAX_REASONS_IN_MESSAGE = 3
+INPUT_EXTS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
 
 class JobFailure(Exception):
@@ -71,15 +73,9 @@ def settings_json(settings: Any, *, drop: tuple[str, ...] = ("admin_key",)) -> s
 
 # ------------------------------------------------------------------------------ the body
 def org_name(store: Any, org_id: str) -> str:
-    """The org's name as it goes into model names (lowercase, [a-z0-9_-]); the id if unknown."""
-    name = None
-    for getter in ("get_org", "org"):
-        fn = getattr(store, getter, None)
-        if callable(fn):
-            row = fn(org_id)
-            name = (row or {}).get("name") if isinstance(row, dict) else row
-            break
-    return re.sub(r"[^a-z0-9_-]+", "-", str(name or org_id).lower()).strip("-") or org_id
+    """The org's name as it goes into model names (lowercase, [a-z0-9_-]); its id if unknown."""
+    name = (store.get_org(org_id) or {}).get("name") or org_id
+    return re.sub(r"[^a-z0-9_-]+", "-", str(name).lower()).strip("-") or org_id
 
 
 def model_name(job: dict[str, Any], org: str) -> str:
@@ -87,26 +83,49 @@ def model_name(job: dict[str, Any], org: str) -> str:
     return f"ft:{job['model']}:{org}:{job.get('suffix') or ''}:{job['id'].removeprefix('ftjob-')}"
 
 
-def job_body(store: Any, job: dict[str, Any]) -> dict[str, Any]:
-    """The wrap body of a stored job: its fields, its file ids replaced by local paths."""
+def stage_input(store: Any, file_id: str, dest: Path) -> Path:
+    """The store's bytes of `file_id` at `dest` (a hard link when it can, else a copy): wrap reads
+    files by their extension, and the store keeps bytes under the bare file id."""
+    import shutil
+
+    src = store.file_path(file_id)
+    if dest.is_file() and dest.stat().st_size == src.stat().st_size:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def job_body(store: Any, settings: Any, job: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """The wrap body of a stored job and the folder of its input files: the job's fields, its file
+    ids replaced by paths under `<runs>/inputs/<job id>/` (one folder per job: a job's wrap run,
+    named by the hash of its body and files, is never shared with another job or tenant)."""
+    inputs = Path(settings.runs_root()) / "inputs" / job["id"]
     body: dict[str, Any] = {"model": job["model"]}
     for param in ("training_file", "validation_file"):
         fid = job.get(param)
         if not fid:
             continue
-        if store.get_file(job["org_id"], fid) is None:
+        row = store.get_file(job["org_id"], fid)
+        if row is None:
             raise JobFailure("file_not_found", f"{param} {fid} does not exist (or was deleted)", param)
-        body[param] = str(store.file_path(fid))
+        ext = Path(row.get("filename") or "").suffix.lower()
+        body[param] = str(stage_input(store, fid, inputs / f"{param}{ext if ext in INPUT_EXTS else '.jsonl'}"))
     for key in ("hyperparameters", "method", "suffix", "seed", "metadata"):
         if job.get(key) not in (None, {}, ""):
             body[key] = job[key]
-    return body
+    return body, inputs
 
 
-def job_policy(settings: Any, model: str, files: list[str]):
+def job_policy(settings: Any, model: str, inputs: Path):
     """The policy of a job: settings.policy (or the example) + overrides, its run pointed at the
-    model's testbed or path, its allowed roots = the store's files root (+ the files' folders
-    when the store copies remote files to a local cache)."""
+    model's testbed or path, its allowed roots = the job's inputs folder."""
     from safemix.provider.policy import EXAMPLE_POLICY, load_policy
 
     entry = (settings.models or {}).get(model)
@@ -121,17 +140,8 @@ def job_policy(settings: Any, model: str, files: list[str]):
         run.pop("testbed", None)
         run["train"] = {**(run.get("train") or {}), "model": str(entry["model"])}
     pol.run = run
-    roots = [str(Path(settings.files_root()).expanduser().resolve())] if _local(settings.files_root()) else []
-    for f in files:
-        parent = str(Path(f).resolve().parent)
-        if not any(parent == r or Path(parent).is_relative_to(r) for r in roots):
-            roots.append(parent)
-    pol.files.allowed_roots = roots
+    pol.files.allowed_roots = [str(inputs.resolve())]
     return pol
-
-
-def _local(root: Any) -> bool:
-    return "://" not in str(root) or str(root).startswith("file://")
 
 
 # ------------------------------------------------------------------------------ outcome
@@ -215,8 +225,8 @@ def run_job(store: Any, settings: Any, job_id: str, worker_id: str | None = None
         print(f"jobrun: {job_id} is already {job['status']}", file=sys.stderr)
         return EXIT_OK
     try:
-        body = job_body(store, job)
-        policy = job_policy(settings, job["model"], [v for k, v in body.items() if k.endswith("_file")])
+        body, inputs = job_body(store, settings, job)
+        policy = job_policy(settings, job["model"], inputs)
         spec = _validated(store, settings, job, body, policy)
     except JobFailure as e:
         return _done(store, job, worker_id, "failed", {"error": e.error})
@@ -253,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from safemix.service.store import Store
 
     settings = load_settings(args.settings)
-    store = Store(settings.db_url(), create=False)
+    store = Store.from_settings(settings, create=False)
     try:
         return run_job(store, settings, args.job_id, args.worker)
     except Exception:

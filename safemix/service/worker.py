@@ -257,7 +257,7 @@ class Worker:
         if store is None:
             from safemix.service.store import Store
 
-            store = Store(settings.db_url())
+            store = Store.from_settings(settings)
         self.store = store
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.home = Path(settings.home).expanduser()
