@@ -51,6 +51,7 @@ log = logging.getLogger("safemix.service.worker")
 
 MIRRORED = ("stage_started", "stage_done", "verdict", "error")
 DEFAULT_MAX_ATTEMPTS = 3
+EXIT_WAIT = 120.0  # seconds a run that wrote its outcome gets to exit before it is stopped
 EVENT_PAGE = 100
 
 
@@ -340,18 +341,34 @@ class Worker:
 
     def _watch(self, job: dict[str, Any], handle: Any, hb: Heartbeat) -> tuple[str, int | None]:
         """Wait for the run: ("exited", rc), ("cancelled", None), ("lost", None) or ("aborted", None)."""
+        from safemix.service.jobrun import TERMINAL
+
         poll = max(0.05, float(self.settings.poll_seconds))
         while True:
             rc = self.executor.poll(handle)
             if rc is not None:
                 return "exited", rc
+            row = self.store.get_job(None, job["id"]) or {}
+            if row.get("status") in TERMINAL:  # the run wrote the outcome (which ends the lease): let it exit
+                return "exited", self._wait_exit(handle, EXIT_WAIT)
             why = ("lost" if hb.lost.is_set() else "aborted" if self.abort.is_set() else
-                   "cancelled" if (self.store.get_job(None, job["id"]) or {}).get("cancel_requested") else None)
+                   "cancelled" if row.get("cancel_requested") else None)
             if why:
                 log.info("worker %s: job %s %s; stopping its run %s", self.worker_id, job["id"], why, handle)
                 self.executor.cancel(handle)
                 return why, None
             time.sleep(poll)
+
+    def _wait_exit(self, handle: Any, timeout: float) -> int | None:
+        """The run's exit status once it ends; stopped after `timeout` seconds."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            rc = self.executor.poll(handle)
+            if rc is not None:
+                return rc
+            time.sleep(0.2)
+        self.executor.cancel(handle)
+        return self.executor.poll(handle)
 
     def _settle(self, job: dict[str, Any], handle: Any, how: str, rc: int | None) -> dict[str, Any]:
         """Write how the attempt ended when the run did not (cancel, crash, abort)."""
