@@ -5,7 +5,8 @@ What every executor (local, ray, slurm) runs. It reads the job row and its files
 builds the wrap body (the job's `training_file`/`validation_file` ids -> the store's local paths;
 `model` -> `settings.models[model]`: `{"testbed": NAME}` sets the policy's `run.testbed.name`,
 `{"model": PATH}` sets `run.train.model`), loads the policy (`settings.policy`, else the example
-policy; `files.allowed_roots` = the store's files root) and calls `wrap(body, policy,
+policy; `files.allowed_roots` = the job's inputs folder `<runs>/inputs/<job id>/`, where the
+store's files are hard-linked or copied under their extension) and calls `wrap(body, policy,
 audit=settings.audit_path(), out=settings.runs_root())`. While wrap runs, a thread mirrors the
 wrap's audit records and the train stage's checkpoints into the job's events and checkpoints
 (`safemix.service.worker.EventMirror`; cursor kept in the events, so nothing is mirrored twice

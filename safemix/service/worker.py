@@ -123,6 +123,7 @@ class EventMirror:
         self.run_dir, self.model_name = Path(run_dir), model_name
         self.cursor = self._stored_cursor()
         self.steps = self._stored_steps()
+        self._offset = 0  # bytes of the audit log read so far
         self._lock = threading.Lock()
 
     def _stored_cursor(self) -> int:
@@ -154,11 +155,29 @@ class EventMirror:
         with self._lock:
             return self._sync_audit() + self._sync_checkpoints()
 
-    def _sync_audit(self) -> int:
-        from safemix.provider.audit import read_log
+    def _new_records(self) -> list[dict[str, Any]]:
+        """The audit log's complete lines since the last call (read from a byte offset)."""
+        try:
+            with open(self.audit, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1  # a line being written is read next time
+        self._offset += end
+        out = []
+        for line in chunk[:end].splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and rec.get("job") == self.wrap_id:
+                out.append(rec)
+        return out
 
+    def _sync_audit(self) -> int:
         n = 0
-        for rec in read_log(self.audit, self.wrap_id):
+        for rec in self._new_records():
             if int(rec.get("seq", -1)) < self.cursor or rec.get("event") not in MIRRORED:
                 continue
             level, message = event_message(rec)
@@ -290,7 +309,12 @@ class Worker:
         self.install_signal_handlers()
         log.info("worker %s: %s executor, polling %s", self.worker_id, self.executor.name, self.settings.db_url())
         while not self.stopping.is_set():
-            if self.run_once() is None:
+            try:
+                job = self.run_once()
+            except Exception:  # the database away for a moment: log, wait, go on
+                log.exception("worker %s: claiming or running a job failed", self.worker_id)
+                job = None
+            if job is None:
                 self.stopping.wait(float(self.settings.poll_seconds))
         log.info("worker %s: stopped", self.worker_id)
 
@@ -325,7 +349,9 @@ class Worker:
         attempt = int(job.get("attempts") or 1)
         self.current = job
         if attempt > 1:
-            self.store.add_event(job["id"], f"Resumed after a lost worker (attempt {attempt})",
+            last, _ = self.store.list_events(None, job["id"], limit=1)
+            why = "a failed attempt" if last and (last[0].get("data") or {}).get("requeued") else "a lost worker"
+            self.store.add_event(job["id"], f"Resumed after {why} (attempt {attempt})",
                                  data={"attempt": attempt, "worker": self.worker_id})
         log.info("worker %s: job %s, attempt %d", self.worker_id, job["id"], attempt)
         try:
@@ -384,7 +410,7 @@ class Worker:
         elif how == "aborted":
             if self.store.finish_job(jid, self.worker_id, status="queued"):
                 self.store.add_event(jid, "The worker stopped; the job is queued again", level="warn",
-                                     data={"worker": self.worker_id})
+                                     data={"worker": self.worker_id, "requeued": True})
         else:
             why = "ended without recording an outcome" if rc == EXIT_OK else f"exited with status {rc}"
             return self._crashed(job, f"the job's run {handle} {why}" + (f" (log: {handle.log})" if handle.log else ""))
@@ -399,7 +425,7 @@ class Worker:
                 self.store.add_event(jid, f"The job has failed: {err['message']}", level="error", data={"error": err})
         elif self.store.finish_job(jid, self.worker_id, status="queued"):
             self.store.add_event(jid, f"Attempt {attempt} failed: {message}; the job is queued again", level="warn",
-                                 data={"attempt": attempt})
+                                 data={"attempt": attempt, "requeued": True})
         return self.store.get_job(None, jid) or job
 
     def close(self) -> None:

@@ -262,3 +262,47 @@ def test_cancel_a_running_job_stops_its_run(tmp_path, tiny_jobs):
     assert _jobrun_pids(job["id"]) == []
     with pytest.raises(ProcessLookupError):
         os.killpg(pids[0], 0)  # nothing left in the run's process group
+
+
+def test_crashing_run_is_queued_again_then_failed(tmp_path, tiny_jobs):
+    """A run that crashes (here: a policy that does not load) is queued again until the job has
+    had max_attempts (3) attempts, then failed with internal_error."""
+    svc = Svc(tmp_path)
+    (tmp_path / "policy.yaml").write_text("name: broken\nmitigation: {method: nosuch}\n")
+    job = svc.job((tiny_jobs / "topic_benign.jsonl").read_bytes())
+    w = svc.worker()
+    rows = [w.run_once() for _ in range(3)]
+    assert [(r["status"], r["attempts"]) for r in rows] == [("queued", 1), ("queued", 2), ("failed", 3)]
+    assert rows[0]["lease_owner"] is None and rows[0]["error"] is None
+    err = rows[2]["error"]
+    assert err["code"] == "internal_error" and "gave up after 3 attempts" in err["message"]
+    assert "exited with status 1" in err["message"] and w.run_once() is None
+    msgs = _messages(svc.events(job["id"]))
+    assert [m.split(":")[0] for m in msgs if m.startswith(("Attempt", "Resumed", "The job"))] == [
+        "Attempt 1 failed", "Resumed after a failed attempt (attempt 2)", "Attempt 2 failed",
+        "Resumed after a failed attempt (attempt 3)", "The job has failed"]
+    log = Path(svc.settings.home) / "logs" / f"{job['id']}.3.log"
+    assert "unknown method 'nosuch'" in log.read_text()
+
+
+@pytest.mark.integration
+def test_stop_now_puts_the_running_job_back_in_the_queue(tmp_path, tiny_jobs):
+    """The second SIGTERM of a worker (stop(now=True)): its run is stopped, the job queued again."""
+    svc = Svc(tmp_path, policy_overrides=["mitigation.method=none"])
+    job = svc.job((tiny_jobs / "topic_benign.jsonl").read_bytes())
+    w = svc.worker()
+    result: dict = {}
+    t = threading.Thread(target=lambda: result.update(row=w.run_once()))
+    t.start()
+    t0 = time.time()
+    while not any(m.startswith("Stage started") for m in _messages(svc.events(job["id"]))):
+        assert time.time() - t0 < 120 and t.is_alive(), "the job never started"
+        time.sleep(0.1)
+    w.stop()
+    assert not w.abort.is_set() and w.stopping.is_set()  # the first stop only drains
+    w.stop()
+    t.join(60)
+    row = result["row"]
+    assert (row["status"], row["lease_owner"], row["attempts"]) == ("queued", None, 1)
+    assert _messages(svc.events(job["id"]))[-1] == "The worker stopped; the job is queued again"
+    assert _jobrun_pids(job["id"]) == [] and w.run_once() is None  # a stopping worker claims nothing
