@@ -12,7 +12,8 @@ whose lease expired: its worker died) and leases it to a worker, which renews th
 `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL.
 
 IDs are random (`file-`, `ftjob-`, `ftevent-`, `ftckpt-`, `org-`, `key-` + 24 hex); times are
-unix seconds. Methods return plain dicts of the columns (JSON decoded). Every object of an
+unix seconds (lease times on PostgreSQL come from the database's clock, which every host
+shares). Methods return plain dicts of the columns (JSON decoded). Every object of an
 organization is looked up with its org id: another organization's id gives None.
 Lists are newest first (`seq`, an autoincrement column, orders rows), paged with `after` (an
 id of the previous page) and `limit`, and return `(rows, has_more)`.
@@ -23,8 +24,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import os
 import secrets
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,10 +209,12 @@ def make_engine(url: str) -> Engine:
     `BEGIN IMMEDIATE` (see `Store`); PostgreSQL with pre-ping."""
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    pool: dict[str, Any] = {}
     if u.database and u.database != ":memory:":
         Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        pool = {"pool_size": 10, "max_overflow": 20}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -259,6 +264,8 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        ref = weakref.ref(self.engine)  # a forked child opens its own connections, never the parent's
+        os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(self.engine.execution_options(safemix_write=True),
                                     expire_on_commit=False)
@@ -273,6 +280,11 @@ class Store:
         """The store of ServiceSettings `settings` (database, files, cache)."""
         return cls(settings.db_url(), create=create, files=settings.files_root(),
                    cache_dir=settings.files_cache())
+
+    def files_dir(self) -> Path:
+        """The local folder the paths of `file_path` lie in (the files folder itself, or the
+        local cache of files kept at an fsspec URL): the policy's `files.allowed_roots`."""
+        return self.blobs.local_root if self.blobs.local_root is not None else self.blobs.cache_dir
 
     def migrate(self) -> None:
         """`alembic upgrade head`, in one transaction that also serializes concurrent starts
@@ -544,24 +556,33 @@ class Store:
         status running, `lease_owner`, `lease_expires`, `attempts` + 1 (`started_at` kept from
         an earlier attempt). An expired job whose cancel was requested is cancelled instead.
         None when there is nothing to do."""
-        now = time.time()
+        with self._write() as s:
+            return self._claim(s, worker_id, lease_seconds, self._clock(s))
+
+    def _clock(self, s: Session) -> float:
+        """Now, for leases: the database's clock on PostgreSQL (hosts' clocks may differ),
+        this host's on SQLite (one host)."""
+        if self.dialect == "postgresql":
+            return float(s.scalar(text("SELECT extract(epoch FROM clock_timestamp())")))
+        return time.time()
+
+    def _claim(self, s: Session, worker_id: str, lease_seconds: float, now: float) -> dict | None:
         claimable = or_(and_(Job.status.in_(WAITING), Job.cancel_requested.is_(False)),
                         and_(Job.status == "running", Job.lease_expires < now))
         stmt = select(Job).where(claimable).order_by(Job.seq).limit(1).with_for_update(skip_locked=True)
-        with self._write() as s:
-            while True:
-                job = s.scalars(stmt).first()
-                if job is None:
-                    return None
-                if not job.cancel_requested:
-                    break
-                job.status, job.finished_at = "cancelled", int(now)  # its worker died after a cancel
-                job.lease_owner = job.lease_expires = None
-                s.flush()
-            job.status, job.started_at = "running", job.started_at or int(now)
-            job.lease_owner, job.lease_expires = worker_id, now + lease_seconds
-            job.attempts = (job.attempts or 0) + 1
-            return _row(job)
+        while True:
+            job = s.scalars(stmt).first()
+            if job is None:
+                return None
+            if not job.cancel_requested:
+                break
+            job.status, job.finished_at = "cancelled", int(now)  # its worker died after a cancel
+            job.lease_owner = job.lease_expires = None
+            s.flush()
+        job.status, job.started_at = "running", job.started_at or int(now)
+        job.lease_owner, job.lease_expires = worker_id, now + lease_seconds
+        job.attempts = (job.attempts or 0) + 1
+        return _row(job)
 
     def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
         """Extend the lease; False when `worker_id` no longer holds it (another worker took the
@@ -569,7 +590,7 @@ class Store:
         with self._write() as s:
             res = s.execute(update(Job).where(Job.id == job_id, Job.lease_owner == worker_id,
                                               Job.status == "running")
-                            .values(lease_expires=time.time() + lease_seconds))
+                            .values(lease_expires=self._clock(s) + lease_seconds))
             return res.rowcount == 1
 
     def finish_job(self, job_id: str, worker_id: str, *, status: str, **fields: Any) -> bool:
