@@ -167,8 +167,8 @@ class RayExecutor:
         return Handle(self.name, ref, job_id, attempt)
 
     def poll(self, handle: Handle) -> int | None:
-        status = str(getattr(self.client.get_job_status(handle.ref), "value", None)
-                     or self.client.get_job_status(handle.ref))
+        got = self.client.get_job_status(handle.ref)
+        status = str(getattr(got, "value", got))
         if status not in self.DONE:
             return None
         if status == "FAILED":

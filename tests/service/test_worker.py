@@ -117,6 +117,18 @@ def _jobrun_pids(job_id: str) -> list[int]:
     return pids
 
 
+def _run_in_thread(svc: Svc, w, job_id: str) -> tuple[threading.Thread, dict]:
+    """`w.run_once()` in a thread; returns once the job's first stage has started."""
+    result: dict = {}
+    t = threading.Thread(target=lambda: result.update(row=w.run_once()))
+    t.start()
+    t0 = time.time()
+    while not any(m.startswith("Stage started") for m in _messages(svc.events(job_id))):
+        assert time.time() - t0 < 120 and t.is_alive(), "the job never started"
+        time.sleep(0.1)
+    return t, result
+
+
 def test_released_job_succeeds_with_events_and_checkpoints(tmp_path, tiny_jobs):
     svc = Svc(tmp_path)
     job = svc.job((tiny_jobs / "topic_benign.jsonl").read_bytes(), suffix="topics")
@@ -244,13 +256,7 @@ def test_cancel_a_running_job_stops_its_run(tmp_path, tiny_jobs):
     svc = Svc(tmp_path, policy_overrides=["mitigation.method=none"])
     job = svc.job((tiny_jobs / "topic_benign.jsonl").read_bytes())
     w = svc.worker()
-    result: dict = {}
-    t = threading.Thread(target=lambda: result.update(row=w.run_once()))
-    t.start()
-    t0 = time.time()
-    while not any(m.startswith("Stage started") for m in _messages(svc.events(job["id"]))):
-        assert time.time() - t0 < 120 and t.is_alive(), "the job never started"
-        time.sleep(0.1)
+    t, result = _run_in_thread(svc, w, job["id"])
     pids = _jobrun_pids(job["id"])
     assert len(pids) == 1
     assert svc.store.request_cancel(svc.org, job["id"])["cancel_requested"] is True
@@ -291,13 +297,7 @@ def test_stop_now_puts_the_running_job_back_in_the_queue(tmp_path, tiny_jobs):
     svc = Svc(tmp_path, policy_overrides=["mitigation.method=none"])
     job = svc.job((tiny_jobs / "topic_benign.jsonl").read_bytes())
     w = svc.worker()
-    result: dict = {}
-    t = threading.Thread(target=lambda: result.update(row=w.run_once()))
-    t.start()
-    t0 = time.time()
-    while not any(m.startswith("Stage started") for m in _messages(svc.events(job["id"]))):
-        assert time.time() - t0 < 120 and t.is_alive(), "the job never started"
-        time.sleep(0.1)
+    t, result = _run_in_thread(svc, w, job["id"])
     w.stop()
     assert not w.abort.is_set() and w.stopping.is_set()  # the first stop only drains
     w.stop()
@@ -306,3 +306,20 @@ def test_stop_now_puts_the_running_job_back_in_the_queue(tmp_path, tiny_jobs):
     assert (row["status"], row["lease_owner"], row["attempts"]) == ("queued", None, 1)
     assert _messages(svc.events(job["id"]))[-1] == "The worker stopped; the job is queued again"
     assert _jobrun_pids(job["id"]) == [] and w.run_once() is None  # a stopping worker claims nothing
+
+
+@pytest.mark.integration
+def test_lost_lease_stops_the_run_and_leaves_the_job(tmp_path, tiny_jobs):
+    """Another worker holds the lease now (this one stalled past it): the run is stopped and the
+    row left to the new owner."""
+    svc = Svc(tmp_path, policy_overrides=["mitigation.method=none"])
+    job = svc.job((tiny_jobs / "topic_benign.jsonl").read_bytes())
+    w = svc.worker("w1")
+    t, result = _run_in_thread(svc, w, job["id"])
+    svc.store.update_job(job["id"], lease_owner="w2")  # what a claim after expiry does
+    t.join(60)
+    assert not t.is_alive()
+    row = result["row"]
+    assert (row["status"], row["lease_owner"]) == ("running", "w2")
+    assert _jobrun_pids(job["id"]) == []
+    assert not any(m.startswith("The job") for m in _messages(svc.events(job["id"])))
