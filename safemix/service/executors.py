@@ -280,6 +280,10 @@ def make_executor(name: str, **options: Any):
     if name == "local":
         return LocalExecutor(**options)
     if name == "ray":
+        try:
+            import ray.job_submission  # noqa: F401
+        except ImportError:
+            raise ConfigError("the ray executor needs Ray: pip install 'safemix[ray]'") from None
         return RayExecutor(**options)
     if name == "slurm":
         from safemix.config import from_dict
