@@ -15,6 +15,7 @@ Verb modules import the stage they run only when run, so `safemix --help` is ins
     wrap      gate a customer's job end to end (screen, mitigate, train, model gate, audit log)
     keys      API keys of the fine-tuning service (`safemix serve`)
     serve     the OpenAI-compatible fine-tuning API (jobs go through wrap)
+    worker    run the service's fine-tuning jobs (claim, wrap, events; local/ray/slurm executors)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys
 # `safemix --help` lists the verbs in this order; verb X is the module safemix.cli.X.
 VERBS = ("profile", "validate", "ls", "cp", "env", "seeds", "decontam", "generate", "mix", "train",
          "launch", "eval", "report", "run", "testbed", "screen", "wrap",
-         "keys", "serve")
+         "keys", "serve", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:
