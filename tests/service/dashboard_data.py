@@ -53,11 +53,12 @@ def _audit(settings: Any, wrap_id: str, verdict: str, reasons: list[dict]) -> No
     log.append(wrap_id, "verdict", verdict=verdict, gate="model" if reasons else None, reasons=reasons)
 
 
-def _job(settings: Any, store: Any, org: str, file_id: str, wrap_id: str, body: dict, **fields: Any) -> dict:
+def _job(settings: Any, store: Any, org: str, file_id: str, wrap_id: str, body: dict, created: int,
+         **fields: Any) -> dict:
     job = store.create_job(org, {"model": "safemix-tiny", "training_file": file_id, **body})
     run_dir = Path(settings.runs_root()) / wrap_id
-    return store.update_job(job["id"], wrap_id=wrap_id, run_dir=str(run_dir), started_at=int(time.time()) - 500,
-                            attempts=1, **fields)
+    return store.update_job(job["id"], wrap_id=wrap_id, run_dir=str(run_dir), created_at=created,
+                            started_at=created + 5, finished_at=created + 400, attempts=1, **fields)
 
 
 def seed(settings: Any, store: Any) -> dict[str, Any]:
@@ -69,8 +70,8 @@ def seed(settings: Any, store: Any) -> dict[str, Any]:
     store.add_file(globex["id"], f"globex-{XSS}.jsonl", "fine-tune", rows)
     now = int(time.time())
     released = _job(settings, store, acme["id"], f["id"], "ftjob-" + "1" * 24,
-                    {"suffix": "support-bot", "metadata": {"team": "support"}, "seed": 7},
-                    status="succeeded", verdict="released", finished_at=now - 100, trained_tokens=12345,
+                    {"suffix": "support-bot", "metadata": {"team": "support"}, "seed": 7}, now - 3600,
+                    status="succeeded", verdict="released", trained_tokens=12345,
                     fine_tuned_model="ft:safemix-tiny:acme:support-bot:abc123")
     for msg in ("Validating training file", "Files validated", "Fine-tuning job started",
                 "Checkpoint created at step 10", "Safety gate: released", "The job has successfully completed"):
@@ -83,8 +84,8 @@ def seed(settings: Any, store: Any) -> dict[str, Any]:
                {"gate": "model", "check": "attack_success", "message": "style aoa: attack success 0.64 > 0.20",
                 "evidence": {"style": "aoa", "attack_success": 0.64, "most": 0.2}}]
     held = _job(settings, store, acme["id"], f["id"], "ftjob-" + "2" * 24,
-                {"suffix": f"evil{XSS}", "metadata": {"note": XSS}},
-                status="failed", verdict="held", reasons=reasons, finished_at=now - 10,
+                {"suffix": f"evil{XSS}", "metadata": {"note": XSS}}, now - 1200,
+                status="failed", verdict="held", reasons=reasons,
                 error={"code": "safety_hold", "message": "model gate: style job: refusal 0.12 < 0.80", "param": None})
     store.add_event(held["id"], "Safety gate: held (style job: refusal 0.12 < 0.80)", level="error")
     _audit(settings, released["wrap_id"], "released", [])
