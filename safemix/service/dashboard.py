@@ -9,7 +9,9 @@ chain verifies), `/jobs/{id}/report` the evaluator's `report.html` from the job'
 Who sees what: the provider's `settings.admin_key` sees every organization; an organization's API
 key sees only its own jobs and files (another organization's job is a 404). The login form posts
 the key once; the browser then holds an HttpOnly, SameSite=Strict cookie with a signed session
-(`<org>.<expiry>.<hmac-sha256>`), never the key. The signing secret is derived from the settings
+(`<org>.<key prefix>.<expiry>.<hmac-sha256>`, 8 hours), never the key; revoking the API key ends
+its sessions at the next request. Form posts from another site's page (Origin) are refused, and
+failed logins are limited per client address (10 a minute). The signing secret is derived from the settings
 (database URL, admin key hash) and a random per-installation secret: `settings.home`'s
 `dashboard.secret` (created 0600 on first use), or `$SAFEMIX_DASHBOARD_SECRET` to share one across
 several API hosts. Changing the admin key ends every session.
@@ -30,7 +32,7 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -45,6 +47,7 @@ PAGE_SIZE = 25
 MAX_PAGE = 100
 MAX_LIST = 500  # events / checkpoints / audit records shown on a job's page
 MAX_FORM_BYTES = 4096
+LOGIN_FAILURES = 10  # failed logins per client address per minute before a 429
 _JOB_ID = re.compile(r"^ftjob-[0-9a-zA-Z]{1,64}$")
 _FILE_ID = re.compile(r"^file-[0-9a-zA-Z]{1,64}$")
 _ORG = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -57,7 +60,7 @@ PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-ac
             "frame-ancestors 'none'; base-uri 'none'")
 # The evaluator's report: inline CSS and data: images only, sandboxed (no scripts, own origin).
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; sandbox"
-HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
            "Cache-Control": "no-store"}
 
 
@@ -80,8 +83,9 @@ def _db_url(settings: Any) -> str:
 
 
 def _secret_file(settings: Any) -> bytes:
-    """`<home>/dashboard.secret`: 32 random bytes, created once (0600); a process-only secret when
-    the home is not writable (sessions then end with the process)."""
+    """`<home>/dashboard.secret`: 32 random bytes (hex), created once, 0600, moved into place
+    whole (a hard link, so two processes starting at once read the same complete secret); a
+    process-only secret when the home is not writable (sessions then end with the process)."""
     home = getattr(settings, "home", None)
     if not home:
         return secrets.token_bytes(32)
@@ -89,18 +93,25 @@ def _secret_file(settings: Any) -> bytes:
     try:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            tmp = path.with_name(f".dashboard.secret.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
-    except FileExistsError:  # another process created it in between
-        return path.read_text().strip().encode()
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process was first: use its secret
+                pass
+            finally:
+                tmp.unlink()
+        secret = path.read_text().strip()
     except OSError:
         return secrets.token_bytes(32)
+    return secret.encode() if len(secret) >= 32 else secrets.token_bytes(32)
 
 
 class Sessions:
-    """Signed, expiring session tokens `<org>.<expiry>.<hmac-sha256 hex>` (org `*` = admin)."""
+    """Signed, expiring session tokens `<org>.<key>.<expiry>.<hmac-sha256 hex>`: `key` is the
+    API key's prefix (so revoking the key ends the session), `*.admin` the admin."""
 
     def __init__(self, secret: bytes, seconds: int = SESSION_SECONDS) -> None:
         self.secret, self.seconds = secret, seconds
@@ -108,30 +119,55 @@ class Sessions:
     def _sign(self, payload: str) -> str:
         return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
 
-    def issue(self, org: str, now: float | None = None) -> str:
-        payload = f"{org}.{int((now or time.time()) + self.seconds)}"
+    def issue(self, org: str, key: str, now: float | None = None) -> str:
+        payload = f"{org}.{key}.{int((now or time.time()) + self.seconds)}"
         return f"{payload}.{self._sign(payload)}"
 
-    def check(self, token: str | None, now: float | None = None) -> str | None:
-        """The session's org, or None: missing, malformed, forged or expired."""
+    def check(self, token: str | None, now: float | None = None) -> tuple[str, str] | None:
+        """(org, key prefix) of the session, or None: missing, malformed, forged or expired."""
         parts = (token or "").split(".")
-        if len(parts) != 3 or not (parts[0] == ADMIN or _ORG.match(parts[0])) or not parts[1].isdigit():
+        if len(parts) != 4 or not (parts[0] == ADMIN or _ORG.match(parts[0])) or not _ORG.match(parts[1]):
             return None
-        if not hmac.compare_digest(self._sign(f"{parts[0]}.{parts[1]}"), parts[2]):
+        if not parts[2].isdigit() or not hmac.compare_digest(self._sign(".".join(parts[:3])), parts[3]):
             return None
-        return parts[0] if int(parts[1]) > (now or time.time()) else None
+        return (parts[0], parts[1]) if int(parts[2]) > (now or time.time()) else None
 
 
-def org_for_login(settings: Any, store: Any, key: str) -> str | None:
-    """The session org a key logs in as: `*` for the admin key, the org of a valid API key."""
+def login_for(settings: Any, store: Any, key: str) -> tuple[str, str] | None:
+    """(session org, key prefix) a key logs in as: (`*`, `admin`) for the admin key, the org of a
+    valid (not revoked) API key; None for anything else."""
+    from safemix.service.store import key_prefix
+
     key = key.strip()
     if not key:
         return None
     admin = getattr(settings, "admin_key", None)
     if admin and hmac.compare_digest(hashlib.sha256(key.encode()).digest(),
                                      hashlib.sha256(admin.encode()).digest()):
-        return ADMIN
-    return store.org_for_key(key)
+        return ADMIN, "admin"
+    org = store.org_for_key(key)
+    return (org, key_prefix(key)) if org else None
+
+
+class Throttle:
+    """Failed logins per client address: at most `limit` in `window` seconds (in-process)."""
+
+    def __init__(self, limit: int = LOGIN_FAILURES, window: float = 60.0) -> None:
+        self.limit, self.window, self.failures = limit, window, {}
+
+    def _recent(self, who: str, now: float) -> list[float]:
+        times = [t for t in self.failures.get(who, []) if t > now - self.window]
+        self.failures[who] = times
+        return times
+
+    def blocked(self, who: str) -> bool:
+        return len(self._recent(who, time.time())) >= self.limit
+
+    def failed(self, who: str) -> None:
+        now = time.time()
+        if len(self.failures) > 10_000:  # many addresses: forget the quiet ones
+            self.failures = {k: v for k, v in self.failures.items() if v and v[-1] > now - self.window}
+        self._recent(who, now).append(now)
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -212,6 +248,7 @@ class Dashboard:
         self.settings, self.store = settings, store
         self.sessions = Sessions(session_secret(settings))
         self.env = _environment()
+        self.throttle = Throttle()
 
     # -- plumbing
     def render(self, name: str, request: Request, code: int = 200, **ctx: Any) -> HTMLResponse:
@@ -219,7 +256,24 @@ class Dashboard:
         return HTMLResponse(html, status_code=code, headers={**HEADERS, "Content-Security-Policy": PAGE_CSP})
 
     def who(self, request: Request) -> str | None:
-        return self.sessions.check(request.cookies.get(COOKIE))
+        """The session's org (`*` for the admin); None without a valid session or when the API key
+        it was opened with has been revoked since."""
+        found = self.sessions.check(request.cookies.get(COOKIE))
+        if found is None:
+            return None
+        org, key = found
+        if org == ADMIN:
+            return ADMIN if key == "admin" else None
+        alive = any(k.get("prefix") == key and not k.get("revoked") for k in self.store.list_api_keys(org))
+        return org if alive else None
+
+    @staticmethod
+    def same_origin(request: Request) -> bool:
+        """A form post from a page of this server, or from no page (no Origin header: curl, a
+        script). `Origin: null` (a sandboxed or opaque page) is refused; our pages send their
+        origin (Referrer-Policy same-origin)."""
+        origin = request.headers.get("origin")
+        return not origin or urlsplit(origin).netloc == request.headers.get("host", "")
 
     def login_page(self, request: Request, code: int = 401, error: str | None = None) -> HTMLResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -242,18 +296,29 @@ class Dashboard:
 
     async def login(self, request: Request) -> Response:
         body = await request.body()
-        form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace")) if len(body) <= MAX_FORM_BYTES else {}
-        org = await run_in_threadpool(org_for_login, self.settings, self.store, (form.get("key") or [""])[0])
+        form = parse_qs(body.decode("utf-8", "replace")) if len(body) <= MAX_FORM_BYTES else {}
         nxt = (form.get("next") or ["/"])[0]
         nxt = nxt if _NEXT.match(nxt) and not nxt.startswith("/login") else "/"
-        if org is None:
+        client = request.client.host if request.client else "?"
+        if not self.same_origin(request):
+            return self.render("error.html", request, code=403, user=None, title="Forbidden",
+                               message="A login from another site's page.")
+        if self.throttle.blocked(client):
+            return self.render("login.html", request, code=429, user=None, next=nxt,
+                               error="Too many failed logins from here; wait a minute.")
+        found = await run_in_threadpool(login_for, self.settings, self.store, (form.get("key") or [""])[0])
+        if found is None:
+            self.throttle.failed(client)
             return self.render("login.html", request, code=401, user=None, next=nxt, error="That key is not valid.")
         resp = RedirectResponse(nxt, status_code=303, headers=HEADERS)
-        resp.set_cookie(COOKIE, self.sessions.issue(org), max_age=self.sessions.seconds, httponly=True,
+        resp.set_cookie(COOKIE, self.sessions.issue(*found), max_age=self.sessions.seconds, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
         return resp
 
     def logout(self, request: Request) -> Response:
+        if not self.same_origin(request):
+            return self.render("error.html", request, code=403, user=None, title="Forbidden",
+                               message="A logout from another site's page.")
         resp = RedirectResponse("/login", status_code=303, headers=HEADERS)
         resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return resp
@@ -370,5 +435,5 @@ def dashboard_router(settings: Any, store: Any) -> APIRouter:
     return r
 
 
-__all__ = ["ADMIN", "COOKIE", "Dashboard", "Sessions", "dashboard_router", "find_reports", "org_for_login",
+__all__ = ["ADMIN", "COOKIE", "Dashboard", "Sessions", "Throttle", "dashboard_router", "find_reports", "login_for",
            "session_secret"]

@@ -70,20 +70,53 @@ def test_bad_keys_and_forged_sessions_get_nothing(dash):
         r = login(dash.client, key)
         assert r.status_code == 401 and COOKIE not in r.headers.get("set-cookie", ""), key
         assert "not valid" in r.text or not key
-    acme = dash.data["orgs"]["acme"]
+    acme, globex = dash.data["orgs"]["acme"], dash.data["orgs"]["globex"]
     good = Sessions(session_secret(dash.settings))
-    forged = [f"{acme}.{int(time.time()) + 999}.{'0' * 64}",                              # no signature
-              good.issue(acme).replace(acme, dash.data["orgs"]["globex"]),                # org swapped
-              Sessions(b"another secret").issue("*"),                                     # another secret
-              good.issue(acme, now=time.time() - 9 * 3600),                               # expired
-              "*", "", "a.b.c.d"]
+    prefix = dash.data["keys"]["acme"][6:14]
+    forged = [f"{acme}.{prefix}.{int(time.time()) + 999}.{'0' * 64}",                     # no signature
+              good.issue(acme, prefix).replace(acme, globex),                             # org swapped
+              good.issue(acme, "nokey123"),                                               # no such key
+              good.issue("*", prefix),                                                    # admin, not by the admin key
+              Sessions(b"another secret").issue("*", "admin"),                            # another secret
+              good.issue(acme, prefix, now=time.time() - 9 * 3600),                       # expired
+              "*", "", "a.b.c.d", "*.admin"]
     for token in forged:
         dash.client.cookies.set(COOKIE, token)
         assert dash.client.get("/").status_code == 401, token
-    # a new admin key ends the sessions signed before it
-    dash.client.cookies.set(COOKIE, good.issue("*"))
+    dash.client.cookies.set(COOKIE, good.issue(acme, prefix))
     assert dash.client.get("/").status_code == 200
-    assert Sessions(session_secret(replace(dash.settings, admin_key="another"))).check(good.issue("*")) is None
+    # a new admin key ends the sessions signed before it
+    dash.client.cookies.set(COOKIE, good.issue("*", "admin"))
+    assert dash.client.get("/").status_code == 200
+    assert Sessions(session_secret(replace(dash.settings, admin_key="another"))).check(good.issue("*", "admin")) is None
+
+
+def test_revoking_the_key_ends_its_sessions(dash):
+    d = dash.data
+    assert login(dash.client, d["keys"]["acme"]).status_code == 303
+    assert dash.client.get(f"/jobs/{d['held']}").status_code == 200
+    assert dash.store.revoke_api_key(d["keys"]["acme"][:14]) == 1
+    assert dash.client.get(f"/jobs/{d['held']}").status_code == 401
+    assert login(dash.client, d["keys"]["acme"]).status_code == 401
+
+
+def test_cross_site_posts_and_repeated_failures_are_refused(dash):
+    from safemix.service.dashboard import COOKIE, LOGIN_FAILURES
+
+    for origin in ("http://evil.example", "null"):
+        r = dash.client.post("/login", data={"key": ADMIN_KEY}, headers={"Origin": origin}, follow_redirects=False)
+        assert r.status_code == 403 and COOKIE not in r.headers.get("set-cookie", ""), origin
+    r = dash.client.post("/login", data={"key": ADMIN_KEY}, headers={"Origin": "http://testserver"},
+                         follow_redirects=False)
+    assert r.status_code == 303
+    r = dash.client.post("/logout", headers={"Origin": "http://evil.example"}, follow_redirects=False)
+    assert r.status_code == 403 and dash.client.get("/").status_code == 200  # still logged in
+    dash.client.cookies.clear()
+    for _ in range(LOGIN_FAILURES):
+        assert login(dash.client, "sk-sm-wrong").status_code == 401
+    r = login(dash.client, ADMIN_KEY)  # even the right key, for a minute
+    assert r.status_code == 429 and "Too many failed logins" in r.text
+    assert dash.client.get("/").status_code == 401
 
 
 def test_admin_login_sets_a_signed_httponly_strict_cookie_and_sees_every_org(dash):
