@@ -13,6 +13,7 @@ Verb modules import the stage they run only when run, so `safemix --help` is ins
     decontam  seeds vs evaluation sets         run       every stage from one recipe
     testbed   the tiny CPU testbed model       screen    the data gate: flag attacks in a job
     wrap      gate a customer's job end to end (screen, mitigate, train, model gate, audit log)
+    keys      API keys of the fine-tuning service (`safemix serve`)
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import sys
 
 # `safemix --help` lists the verbs in this order; verb X is the module safemix.cli.X.
 VERBS = ("profile", "validate", "ls", "cp", "env", "seeds", "decontam", "generate", "mix", "train",
-         "launch", "eval", "report", "run", "testbed", "screen", "wrap")
+         "launch", "eval", "report", "run", "testbed", "screen", "wrap",
+         "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

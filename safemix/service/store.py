@@ -23,8 +23,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import os
 import secrets
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,10 +208,12 @@ def make_engine(url: str) -> Engine:
     `BEGIN IMMEDIATE` (see `Store`); PostgreSQL with pre-ping."""
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    pool: dict[str, Any] = {}
     if u.database and u.database != ":memory:":
         Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        pool = {"pool_size": 10, "max_overflow": 20}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -259,6 +263,8 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        ref = weakref.ref(self.engine)  # a forked child opens its own connections, never the parent's
+        os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(self.engine.execution_options(safemix_write=True),
                                     expire_on_commit=False)
@@ -273,6 +279,11 @@ class Store:
         """The store of ServiceSettings `settings` (database, files, cache)."""
         return cls(settings.db_url(), create=create, files=settings.files_root(),
                    cache_dir=settings.files_cache())
+
+    def files_dir(self) -> Path:
+        """The local folder the paths of `file_path` lie in (the files folder itself, or the
+        local cache of files kept at an fsspec URL): the policy's `files.allowed_roots`."""
+        return self.blobs.local_root if self.blobs.local_root is not None else self.blobs.cache_dir
 
     def migrate(self) -> None:
         """`alembic upgrade head`, in one transaction that also serializes concurrent starts

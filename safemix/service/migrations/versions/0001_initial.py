@@ -19,6 +19,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    _create_orgs()
+    _create_api_keys()
+    _create_files()
+    _create_jobs()
+    _create_checkpoints()
+    _create_events()
+
+
+def _create_orgs() -> None:
     op.create_table(
         "orgs",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -27,6 +36,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_orgs"),
         sa.UniqueConstraint("name", name="uq_orgs_name"),
     )
+
+
+def _create_api_keys() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -43,6 +55,8 @@ def upgrade() -> None:
     op.create_index("ix_api_keys_org_id", "api_keys", ["org_id"])
     op.create_index("ix_api_keys_prefix", "api_keys", ["prefix"])
 
+
+def _create_files() -> None:
     op.create_table(
         "files",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
@@ -62,6 +76,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_files_org_id", "files", ["org_id"])
 
+
+def _create_jobs() -> None:
     op.create_table(
         "jobs",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
@@ -101,6 +117,8 @@ def upgrade() -> None:
     op.create_index("ix_jobs_org_id", "jobs", ["org_id"])
     op.create_index("ix_jobs_status_seq", "jobs", ["status", "seq"])
 
+
+def _create_checkpoints() -> None:
     op.create_table(
         "checkpoints",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
@@ -119,6 +137,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_checkpoints_job_id", "checkpoints", ["job_id"])
 
+
+def _create_events() -> None:
     op.create_table(
         "events",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
