@@ -249,6 +249,7 @@ class Dashboard:
         self.sessions = Sessions(session_secret(settings))
         self.env = _environment()
         self.throttle = Throttle()
+        self._verified: tuple[tuple[Any, ...], Any] | None = None  # (log stamp, Verification)
 
     # -- plumbing
     def render(self, name: str, request: Request, code: int = 200, **ctx: Any) -> HTMLResponse:
@@ -361,10 +362,10 @@ class Dashboard:
             return self.not_found(request, user, "such job")
         events = self._all(self.store.list_events, self.scope(user), job_id)
         ckpts = self._all(self.store.list_checkpoints, self.scope(user), job_id)
-        audit, verified = self.audit(job)
+        audit, audit_total, verified = self.audit(job)
         reports = [(i, _variant(p)) for i, p in enumerate(find_reports(self.settings, job))]
         return self.render("job.html", request, user=user, job=job, events=list(reversed(events)),
-                           checkpoints=list(reversed(ckpts)), audit=audit, verified=verified,
+                           checkpoints=list(reversed(ckpts)), audit=audit, audit_total=audit_total, verified=verified,
                            reports=reports, admin=user == ADMIN, orgs=self.org_names(user))
 
     def _all(self, fn: Any, scope: str | None, job_id: str) -> list[dict[str, Any]]:
@@ -378,13 +379,21 @@ class Dashboard:
             more = more and after is not None
         return out[:MAX_LIST]
 
-    def audit(self, job: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
-        """The audit records of the job's wrap id and the whole log's verification."""
+    def audit(self, job: dict[str, Any]) -> tuple[list[dict[str, Any]], int, Any]:
+        """The audit records of the job's wrap id (the last MAX_LIST), how many there are, and the
+        whole log's verification (redone only when the log's size or mtime changed)."""
         from safemix.provider.audit import read_log, verify
 
-        path = self.settings.audit_path()
+        path = Path(self.settings.audit_path())
         records = read_log(path, job=job["wrap_id"]) if job.get("wrap_id") else []
-        return records[:MAX_LIST], verify(path)
+        try:
+            st = path.stat()
+            stamp: tuple[Any, ...] = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        except OSError:
+            stamp = (str(path), None)
+        if self._verified is None or self._verified[0] != stamp:
+            self._verified = (stamp, verify(path))
+        return records[-MAX_LIST:], len(records), self._verified[1]
 
     def report(self, request: Request) -> Response:
         user = self.who(request)

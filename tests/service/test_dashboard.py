@@ -198,6 +198,7 @@ def test_the_released_job_page_shows_events_checkpoints_and_audit(dash):
 
 def test_a_tampered_audit_log_shows_chain_not_verified(dash):
     login(dash.client, ADMIN_KEY)
+    assert "Chain verified: <span class=\"badge released\">yes</span>" in dash.client.get(f"/jobs/{dash.data['held']}").text
     path = Path(dash.settings.audit_path())
     lines = path.read_text().splitlines()
     lines[3] = lines[3].replace('"seconds":1.5', '"seconds":0.5')
@@ -304,3 +305,16 @@ def test_through_a_real_uvicorn_on_loopback(dash):
         with urllib.request.urlopen(urllib.request.Request(base + f"/jobs/{d['held']}",
                                                            headers={"Cookie": cookie}), timeout=10) as r:
             assert r.status == 200 and "[model gate] refusal" in r.read().decode()
+
+
+def test_a_job_just_created_renders_without_a_verdict_run_or_audit(dash):
+    d = dash.data
+    job = dash.store.create_job(d["orgs"]["acme"], {"model": "safemix-tiny", "training_file": d["file"]})
+    login(dash.client, d["keys"]["acme"])
+    rows = dash.client.get("/").text
+    assert job_rows(rows)[0] == job["id"]
+    row = rows.split(f'<tr data-job="{job["id"]}"')[1].split("</tr>")[0]
+    assert "validating_files" in row and '<span class="none">—</span>' in row
+    page = dash.client.get(f"/jobs/{job['id']}").text
+    assert "No verdict yet." in page and "No report" in page and "(not wrapped yet)" in page
+    assert dash.client.get(f"/jobs/{job['id']}/report").status_code == 404
