@@ -35,6 +35,20 @@ class ServiceSettings:
     poll_seconds: float = field(default=1.0, metadata={"help": "How often an idle worker looks for a job."})
     admin_key: str | None = field(default=None, metadata={"help": "Key of the dashboard/admin, who sees every organization (compared by sha256)."})
 
+    def __post_init__(self) -> None:
+        from safemix.errors import ConfigError
+
+        for name in ("max_file_bytes", "max_request_bytes", "rate_limit_per_minute", "lease_seconds",
+                     "heartbeat_seconds", "poll_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ConfigError(f"heartbeat_seconds ({self.heartbeat_seconds}) must be shorter than "
+                              f"lease_seconds ({self.lease_seconds}): a lease expires between renewals")
+        bad = [k for k, v in self.models.items() if not isinstance(v, dict)]
+        if bad:
+            raise ConfigError(f"models: {bad[0]!r} must map to {{testbed: NAME}} or {{model: PATH}}")
+
     def home_path(self) -> Path:
         return Path(self.home).expanduser()
 

@@ -12,7 +12,8 @@ whose lease expired: its worker died) and leases it to a worker, which renews th
 `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL.
 
 IDs are random (`file-`, `ftjob-`, `ftevent-`, `ftckpt-`, `org-`, `key-` + 24 hex); times are
-unix seconds. Methods return plain dicts of the columns (JSON decoded). Every object of an
+unix seconds (lease times on PostgreSQL come from the database's clock, which every host
+shares). Methods return plain dicts of the columns (JSON decoded). Every object of an
 organization is looked up with its org id: another organization's id gives None.
 Lists are newest first (`seq`, an autoincrement column, orders rows), paged with `after` (an
 id of the previous page) and `limit`, and return `(rows, has_more)`.
@@ -555,24 +556,33 @@ class Store:
         status running, `lease_owner`, `lease_expires`, `attempts` + 1 (`started_at` kept from
         an earlier attempt). An expired job whose cancel was requested is cancelled instead.
         None when there is nothing to do."""
-        now = time.time()
+        with self._write() as s:
+            return self._claim(s, worker_id, lease_seconds, self._clock(s))
+
+    def _clock(self, s: Session) -> float:
+        """Now, for leases: the database's clock on PostgreSQL (hosts' clocks may differ),
+        this host's on SQLite (one host)."""
+        if self.dialect == "postgresql":
+            return float(s.scalar(text("SELECT extract(epoch FROM clock_timestamp())")))
+        return time.time()
+
+    def _claim(self, s: Session, worker_id: str, lease_seconds: float, now: float) -> dict | None:
         claimable = or_(and_(Job.status.in_(WAITING), Job.cancel_requested.is_(False)),
                         and_(Job.status == "running", Job.lease_expires < now))
         stmt = select(Job).where(claimable).order_by(Job.seq).limit(1).with_for_update(skip_locked=True)
-        with self._write() as s:
-            while True:
-                job = s.scalars(stmt).first()
-                if job is None:
-                    return None
-                if not job.cancel_requested:
-                    break
-                job.status, job.finished_at = "cancelled", int(now)  # its worker died after a cancel
-                job.lease_owner = job.lease_expires = None
-                s.flush()
-            job.status, job.started_at = "running", job.started_at or int(now)
-            job.lease_owner, job.lease_expires = worker_id, now + lease_seconds
-            job.attempts = (job.attempts or 0) + 1
-            return _row(job)
+        while True:
+            job = s.scalars(stmt).first()
+            if job is None:
+                return None
+            if not job.cancel_requested:
+                break
+            job.status, job.finished_at = "cancelled", int(now)  # its worker died after a cancel
+            job.lease_owner = job.lease_expires = None
+            s.flush()
+        job.status, job.started_at = "running", job.started_at or int(now)
+        job.lease_owner, job.lease_expires = worker_id, now + lease_seconds
+        job.attempts = (job.attempts or 0) + 1
+        return _row(job)
 
     def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
         """Extend the lease; False when `worker_id` no longer holds it (another worker took the
@@ -580,7 +590,7 @@ class Store:
         with self._write() as s:
             res = s.execute(update(Job).where(Job.id == job_id, Job.lease_owner == worker_id,
                                               Job.status == "running")
-                            .values(lease_expires=time.time() + lease_seconds))
+                            .values(lease_expires=self._clock(s) + lease_seconds))
             return res.rowcount == 1
 
     def finish_job(self, job_id: str, worker_id: str, *, status: str, **fields: Any) -> bool:

@@ -433,7 +433,7 @@ def test_settings_resolve_under_home(tmp_path):
     assert s.files_root() == str(tmp_path / "files") and s.runs_root() == tmp_path / "runs"
     assert s.audit_path() == tmp_path / "audit.jsonl" and s.policy_path().is_file()
     cfg = tmp_path / "serve.yaml"
-    cfg.write_text("files_url: memory://bucket\nlease_seconds: 5\n", encoding="utf-8")
+    cfg.write_text("files_url: memory://bucket\nlease_seconds: 5\nheartbeat_seconds: 1\n", encoding="utf-8")
     t = load_settings(cfg, [f"home={tmp_path}", "database_url=postgresql+psycopg://u@h/d"])
     assert (t.files_root(), t.lease_seconds, t.db_url()) == ("memory://bucket", 5.0, "postgresql+psycopg://u@h/d")
     assert t.models == {"safemix-tiny": {"testbed": "tiny"}}
@@ -441,6 +441,10 @@ def test_settings_resolve_under_home(tmp_path):
 
     with pytest.raises(ConfigError, match="did you mean"):
         load_settings(None, ["lease_second=3"])
+    with pytest.raises(ConfigError, match="shorter than lease_seconds"):
+        load_settings(None, ["lease_seconds=5", "heartbeat_seconds=10"])
+    with pytest.raises(ConfigError, match="must be positive"):
+        load_settings(None, ["max_file_bytes=0"])
 
 
 # ---- blobs ---------------------------------------------------------------------------------------
