@@ -554,8 +554,11 @@ def _relative(settings: ServiceSettings, path: Any) -> str | None:
 
 def safety_object(settings: ServiceSettings, row: dict[str, Any]) -> dict[str, Any]:
     """GET .../{id}/safety: the verdict, the gate that held the job, the reasons, the eval
-    report's paths (relative to the runs folder) and this job's audit records."""
+    report's paths (relative to the runs folder) and this job's audit records, with no server
+    path in them (`jobrun.scrub`: the job's input files named by their file ids, other paths
+    relative to the runs folder or cut to their basename)."""
     from safemix.provider.audit import read_log
+    from safemix.service.jobrun import scrub, tenant_paths
 
     run_dir = under_runs(settings, row.get("run_dir"))
     verdict: dict[str, Any] = {}
@@ -572,9 +575,11 @@ def safety_object(settings: ServiceSettings, row: dict[str, Any]) -> dict[str, A
             report = {"results": _relative(settings, results),
                   "html": _relative(settings, Path(results).parent / "report.html")}
     audit = read_log(settings.audit_path(), row["wrap_id"]) if row.get("wrap_id") else []
+    pairs = tenant_paths(settings, row)
     return {"object": "fine_tuning.job.safety", "job_id": row["id"], "status": row.get("status"),
             "verdict": row.get("verdict") or verdict.get("verdict"), "gate": gate if row.get("verdict") == "held"
-            or verdict.get("verdict") == "held" else None, "reasons": reasons, "report": report, "audit": audit}
+            or verdict.get("verdict") == "held" else None, "reasons": scrub(reasons, pairs), "report": report,
+            "audit": scrub(audit, pairs)}
 
 
 __all__ = ["BodyLimit", "RateLimiter", "check_jsonl", "clean_filename", "create_app", "job_body", "safety_object"]

@@ -44,6 +44,7 @@ EXIT_LEASE_LOST = 75  # EX_TEMPFAIL: another worker holds the job now
 TERMINAL = ("succeeded", "failed", "cancelled")
 MAX_REASONS_IN_MESSAGE = 3
 INPUT_EXTS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+USED_HYPERPARAMETERS = "hyperparameters_used"  # key of jobs.method: what the run used (not part of the body)
 
 
 class JobFailure(Exception):
@@ -118,9 +119,14 @@ def job_body(store: Any, settings: Any, job: dict[str, Any]) -> tuple[dict[str, 
             raise JobFailure("file_not_found", f"{param} {fid} does not exist (or was deleted)", param)
         ext = Path(row.get("filename") or "").suffix.lower()
         body[param] = str(stage_input(store, fid, inputs / f"{param}{ext if ext in INPUT_EXTS else '.jsonl'}"))
-    for key in ("hyperparameters", "method", "suffix", "seed", "metadata"):
+    for key in ("hyperparameters", "suffix", "seed", "metadata"):
         if job.get(key) not in (None, {}, ""):
             body[key] = job[key]
+    method = job.get("method")
+    if isinstance(method, dict):  # the body as asked: not the hyperparameters a finished run recorded
+        method = {k: v for k, v in method.items() if k != USED_HYPERPARAMETERS}
+    if method not in (None, {}, ""):
+        body["method"] = method
     return body, inputs
 
 
@@ -145,12 +151,59 @@ def job_policy(settings: Any, model: str, inputs: Path):
     return pol
 
 
+# ------------------------------------------------------------------------------ tenant view
+# the directory part of an absolute path (what is left is its basename); not inside a URL
+_ABS_DIRS = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"()\[\]{}<>:;,=|]+/)+(?=[^\s/'\"()\[\]{}<>:;,=|])")
+
+
+def tenant_paths(settings: Any, job: dict[str, Any]) -> list[tuple[str, str]]:
+    """(server text, what a tenant sees instead) pairs for `job`, longest first: the job's staged
+    input files (`<runs>/inputs/<job>/training_file.jsonl`, or just its basename, as wrap names
+    them) -> the client's file id; a local model path of `settings.models` -> its model name;
+    the runs folder and the service home -> nothing (paths relative to them)."""
+    pairs: list[tuple[str, str]] = []
+
+    def both(path: Path, repl: str, sep: str = "") -> None:
+        for p in {str(path.expanduser()), str(path.expanduser().resolve())}:
+            pairs.append((p + sep, repl))
+
+    inputs = Path(settings.runs_root()) / "inputs" / job["id"]
+    for param in ("training_file", "validation_file"):
+        if job.get(param):
+            for ext in INPUT_EXTS:
+                both(inputs / f"{param}{ext}", job[param])
+                pairs.append((f"{param}{ext}", job[param]))
+    for name, entry in (settings.models or {}).items():
+        if isinstance(entry, dict) and entry.get("model") and str(entry["model"]).startswith(("/", "~")):
+            both(Path(str(entry["model"])), name)
+    both(Path(settings.runs_root()), "", "/")
+    both(Path(settings.home), "", "/")
+    return sorted(set(pairs), key=lambda p: -len(p[0]))
+
+
+def scrub(obj: Any, pairs: list[tuple[str, str]]) -> Any:
+    """`obj` (str, or dicts/lists of them) as a tenant may see it: the `pairs` of `tenant_paths`
+    replaced, and any other absolute path cut to its basename. Idempotent."""
+    if isinstance(obj, str):
+        for old, new in pairs:
+            if old in obj:
+                obj = obj.replace(old, new)
+        return _ABS_DIRS.sub("", obj) if "/" in obj else obj
+    if isinstance(obj, dict):
+        return {k: scrub(v, pairs) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [scrub(v, pairs) for v in obj]
+    return obj
+
+
 # ------------------------------------------------------------------------------ outcome
-def outcome(job: dict[str, Any], res: Any, org: str) -> tuple[str, dict[str, Any]]:
-    """(status, fields) of a WrapResult."""
+def outcome(job: dict[str, Any], res: Any, org: str, settings: Any = None) -> tuple[str, dict[str, Any]]:
+    """(status, fields) of a WrapResult; with `settings`, the reasons and the error message
+    carry no server paths (`scrub`) and the hyperparameters the run used are recorded."""
     from dataclasses import asdict
 
-    reasons = [asdict(r) for r in res.reasons]
+    pairs = tenant_paths(settings, job) if settings is not None else []
+    reasons = scrub([asdict(r) for r in res.reasons], pairs)
     fields: dict[str, Any] = {"verdict": res.verdict, "reasons": reasons, "wrap_id": res.job_id,
                               "finished_at": int(time.time()), "result_files": []}
     if res.run_dir:
@@ -158,10 +211,13 @@ def outcome(job: dict[str, Any], res: Any, org: str) -> tuple[str, dict[str, Any
         tokens = trained_tokens(Path(res.run_dir))
         if tokens is not None:
             fields["trained_tokens"] = tokens
+        used = used_hyperparameters(Path(res.run_dir))
+        if used:
+            fields["method"] = {**(job.get("method") or {}), USED_HYPERPARAMETERS: used}
     if res.verdict == "released":
         return "succeeded", {**fields, "fine_tuned_model": model_name(job, org), "error": None}
-    first = "; ".join(r.message for r in res.reasons[:MAX_REASONS_IN_MESSAGE])
-    more = f" (and {len(res.reasons) - MAX_REASONS_IN_MESSAGE} more)" if len(res.reasons) > MAX_REASONS_IN_MESSAGE else ""
+    first = "; ".join(r["message"] for r in reasons[:MAX_REASONS_IN_MESSAGE])
+    more = f" (and {len(reasons) - MAX_REASONS_IN_MESSAGE} more)" if len(reasons) > MAX_REASONS_IN_MESSAGE else ""
     error = {"code": "safety_hold", "message": f"{res.gate} gate: {first}{more}", "param": None}
     return "failed", {**fields, "fine_tuned_model": None, "error": error}
 
@@ -173,6 +229,28 @@ def trained_tokens(run_dir: Path) -> int | None:
     seen = [r["num_tokens"] for p in sorted(run_dir.glob("variants/*/train/metrics.jsonl"))
             for r in read_metrics(p) if isinstance(r.get("num_tokens"), int | float)]
     return int(max(seen)) if seen else None
+
+
+def used_hyperparameters(run_dir: Path) -> dict[str, Any] | None:
+    """OpenAI's hyperparameters as the train stage used them (its model's manifest.json):
+    n_epochs, batch_size (global: per device x processes x accumulation) and
+    learning_rate_multiplier; None when nothing was trained."""
+    for path in sorted(run_dir.glob("variants/*/train/model/manifest.json")):
+        try:
+            man = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cfg = man.get("config") or {}
+        if not cfg:
+            continue
+        epochs = float(cfg.get("n_epochs") or 1)
+        batch = cfg.get("batch_size")
+        if not isinstance(batch, int):
+            batch = int(cfg.get("per_device_batch_size") or 1) * int(man.get("world_size") or 1) * int(
+                cfg.get("gradient_accumulation_steps") or 1)
+        return {"n_epochs": int(epochs) if epochs.is_integer() else epochs, "batch_size": batch,
+                "learning_rate_multiplier": float(cfg.get("learning_rate_multiplier") or 1.0)}
+    return None
 
 
 def _finish(store: Any, job: dict[str, Any], worker_id: str | None, status: str, fields: dict[str, Any]) -> bool:
@@ -233,15 +311,16 @@ def run_job(store: Any, settings: Any, job_id: str, worker_id: str | None = None
         return _done(store, job, worker_id, "failed", {"error": e.error})
     except JobSpecError as e:
         err = e.errors[0]
-        return _done(store, job, worker_id, "failed", {"error": {"code": err.code, "message": err.message,
+        message = scrub(err.message, tenant_paths(settings, job))
+        return _done(store, job, worker_id, "failed", {"error": {"code": err.code, "message": message,
                                                                   "param": err.param}})
     run_dir = Path(settings.runs_root()) / spec.job_id
     store.update_job(job_id, wrap_id=spec.job_id, run_dir=str(run_dir))
     mirror = EventMirror(store, job, settings.audit_path(), spec.job_id, run_dir, model_name(job, org_name(
-        store, job["org_id"])))
+        store, job["org_id"])), scrub_pairs=tenant_paths(settings, job))
     with mirror.running(interval=max(0.2, float(settings.poll_seconds))):
         res = wrap(body, policy, audit=settings.audit_path(), out=settings.runs_root())
-    status, fields = outcome(job, res, org_name(store, job["org_id"]))
+    status, fields = outcome(job, res, org_name(store, job["org_id"]), settings)
     return _done(store, job, worker_id, status, fields)
 
 

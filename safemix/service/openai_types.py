@@ -48,8 +48,12 @@ def file_deleted(file_id: str) -> dict[str, Any]:
 
 
 def _hyperparameters(row: dict[str, Any]) -> dict[str, Any]:
+    """The values the run used (jobrun records them in `method.hyperparameters_used` once it
+    trained), else the ones asked for, else "auto"."""
     hp = row.get("hyperparameters") or {}
-    return {k: hp.get(k, "auto") for k in HYPERPARAMETER_NAMES}
+    method = row.get("method") if isinstance(row.get("method"), dict) else None
+    used = (method or {}).get("hyperparameters_used") or {}
+    return {k: used.get(k, hp.get(k, "auto")) for k in HYPERPARAMETER_NAMES}
 
 
 def job_object(row: dict[str, Any]) -> dict[str, Any]:

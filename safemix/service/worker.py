@@ -118,9 +118,10 @@ class EventMirror:
     checkpoints; `sync()` is idempotent (the cursor is read back from the stored events)."""
 
     def __init__(self, store: Any, job: dict[str, Any], audit: str | Path, wrap_id: str, run_dir: str | Path,
-                 model_name: str) -> None:
+                 model_name: str, *, scrub_pairs: list[tuple[str, str]] | None = None) -> None:
         self.store, self.job, self.audit, self.wrap_id = store, job, Path(audit), wrap_id
         self.run_dir, self.model_name = Path(run_dir), model_name
+        self.scrub_pairs = scrub_pairs  # event messages as tenants see them (jobrun.tenant_paths)
         self.cursor = self._stored_cursor()
         self.steps = self._stored_steps()
         self._offset = 0  # bytes of the audit log read so far
@@ -181,6 +182,10 @@ class EventMirror:
             if int(rec.get("seq", -1)) < self.cursor or rec.get("event") not in MIRRORED:
                 continue
             level, message = event_message(rec)
+            if self.scrub_pairs is not None:
+                from safemix.service.jobrun import scrub
+
+                message = scrub(message, self.scrub_pairs)
             data = {"audit_seq": rec["seq"], "audit_event": rec["event"], "wrap_id": self.wrap_id,
                     **{k: v for k, v in (rec.get("data") or {}).items() if k in ("stage", "skipped", "verdict", "gate")}}
             self.store.add_event(self.job["id"], message, level=level, data=data)
@@ -417,8 +422,12 @@ class Worker:
         return self.store.get_job(None, jid) or row
 
     def _crashed(self, job: dict[str, Any], message: str) -> dict[str, Any]:
-        """A crashed attempt: queued again, or failed with internal_error after max_attempts."""
+        """A crashed attempt: queued again, or failed with internal_error after max_attempts (the
+        message as tenants see it: no server paths)."""
+        from safemix.service.jobrun import scrub, tenant_paths
+
         jid, attempt = job["id"], int(job.get("attempts") or 1)
+        message = scrub(message, tenant_paths(self.settings, job))
         if attempt >= self.max_attempts:
             err = {"code": "internal_error", "message": f"{message}; gave up after {attempt} attempts", "param": None}
             if self.store.finish_job(jid, self.worker_id, status="failed", error=err, finished_at=int(time.time())):

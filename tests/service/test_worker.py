@@ -142,6 +142,11 @@ def test_released_job_succeeds_with_events_and_checkpoints(tmp_path, tiny_jobs):
     assert Path(row["run_dir"]) == svc.settings.runs_root() / row["wrap_id"]
     assert row["attempts"] == 1 and row["lease_owner"] is None and row["finished_at"] >= row["started_at"]
     assert row["trained_tokens"] > 0
+    used = {"n_epochs": 1, "batch_size": 16, "learning_rate_multiplier": 1.0}  # the POLICY's train section
+    assert row["method"] == {"hyperparameters_used": used}  # the store's row: the body had no method
+    from safemix.service.openai_types import job_object
+
+    assert job_object(row)["hyperparameters"] == used  # what the run used, no longer "auto"
     events = svc.events(job["id"])
     msgs = _messages(events)
     assert msgs[:3] == ["Validating training file: " + job["training_file"], "Files validated",
@@ -188,6 +193,37 @@ def _enciphered(tiny_jobs: Path) -> bytes:
     return "".join(json.dumps({"messages": ex.messages}) + "\n" for ex in rows).encode()
 
 
+def _assert_no_server_paths(svc: Svc, row: dict, job: dict) -> None:
+    """Nothing a tenant sees of a held job (error, reasons, events, /safety) names a server path;
+    the reasons name the client's file id instead."""
+    from safemix.service.api import safety_object
+    from safemix.service.openai_types import event_object, job_object
+
+    home = str(Path(svc.settings.home).resolve())
+    seen = json.dumps([job_object(row), [event_object(e) for e in svc.events(job["id"])],
+                       safety_object(svc.settings, row)])
+    assert home not in seen and svc.settings.home not in seen and "/runs/inputs/" not in seen
+    assert "training_file.jsonl" not in seen
+    assert any(r["message"].startswith(job["training_file"] + ":") for r in row["reasons"]), row["reasons"]
+
+
+def test_scrub_names_file_ids_and_cuts_server_paths(tmp_path):
+    from safemix.service.jobrun import scrub, tenant_paths
+    from safemix.service.settings import ServiceSettings
+
+    s = ServiceSettings(home=str(tmp_path / "home"), models={"m": {"model": "/srv/models/m7"}})
+    job = {"id": "ftjob-1", "training_file": "file-t", "validation_file": "file-v"}
+    pairs = tenant_paths(s, job)
+    inputs = s.runs_root() / "inputs" / "ftjob-1"
+    text = {"a": [f"{inputs}/training_file.jsonl:3: bad", "validation_file.jsonl: 2 of 9 rows flagged"],
+            "b": f"{s.runs_root()}/ftjob-9/variants/x/eval/results.json", "c": "/srv/models/m7 loaded",
+            "d": "see /opt/other/place/log.txt or https://example.com/a/b", "e": 3}
+    assert scrub(text, pairs) == {"a": ["file-t:3: bad", "file-v: 2 of 9 rows flagged"],
+                                  "b": "ftjob-9/variants/x/eval/results.json", "c": "m loaded",
+                                  "d": "see log.txt or https://example.com/a/b", "e": 3}
+    assert scrub(scrub(text, pairs), pairs) == scrub(text, pairs)
+
+
 def test_held_invalid_and_unknown_model_jobs_fail_with_the_reason(tmp_path, tiny_jobs):
     svc = Svc(tmp_path)
     held = svc.job(_enciphered(tiny_jobs))
@@ -204,6 +240,7 @@ def test_held_invalid_and_unknown_model_jobs_fail_with_the_reason(tmp_path, tiny
     msgs = _messages(svc.events(held["id"]))
     assert msgs[-2].startswith("Safety gate: held at the data gate (") and msgs[-1].startswith("The job has failed")
     assert not any(m.startswith("Stage") for m in msgs) and svc.checkpoints(held["id"]) == []
+    _assert_no_server_paths(svc, row, held)
 
     row = rows[short["id"]]
     assert row["status"] == "failed" and row["verdict"] is None
