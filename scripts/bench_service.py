@@ -8,10 +8,12 @@ It starts `safemix serve` (uvicorn, one process) on 127.0.0.1 with a temporary h
 rate limit raised so nothing is throttled, makes an organization and an API key, uploads one
 small JSONL file, then:
 
-(a) API: `--requests` requests of each operation (create job, list jobs, retrieve job) sent by
-    `--clients` concurrent clients (asyncio tasks on one httpx2 client with a connection each);
-    latency p50/p95/p99 (ms, measured by the client: queueing included) and throughput (req/s).
-(b) Queue: the server is stopped; the queue is topped up to `--jobs` waiting jobs, and
+(a) API: per operation (create job, list jobs, retrieve job), `--baseline` requests from one
+    client (the latency without queueing), then `--requests` requests sent by `--clients`
+    concurrent clients (asyncio tasks on one httpx2 client with a connection each); latency
+    p50/p95/p99 (ms, measured by the client: queueing included) and throughput (req/s).
+(b) Queue: the server is stopped; the jobs the API created wait in the queue (topped up to at
+    least `--jobs`), and
     `--workers` processes each loop `Store.claim_job` + `Store.finish_job` until the queue is
     empty. No training runs: this measures the database queue only. Reports claims/s and
     checks that no job was claimed twice (per worker lists, and `attempts` in the database).
@@ -27,6 +29,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=200, help="Concurrent API clients (default 200).")
     p.add_argument("--requests", type=int, default=2000, help="Requests per API operation (default 2000).")
     p.add_argument("--warmup", type=int, default=50, help="Untimed requests per operation first (default 50).")
+    p.add_argument("--baseline", type=int, default=100, help="Requests per operation from ONE client first: the "
+                   "latency without queueing (default 100; 0: skip).")
     p.add_argument("--workers", type=int, default=4, help="Claiming worker processes (default 4).")
     p.add_argument("--jobs", type=int, default=2000, help="Jobs waiting in the queue before the claim run (default 2000).")
     p.add_argument("--out", default=None, help="Output JSON (default benchmarks/service/bench_<db>.json).")
@@ -143,7 +148,7 @@ def chat_jsonl(n: int = 12) -> bytes:
 
 
 # ------------------------------------------------------------------------------ load
-def summarize(latencies: list[float], wall: float, statuses: dict) -> dict:
+def summarize(latencies: list[float], statuses: dict, wall: float) -> dict:
     """Latency percentiles (ms, nearest rank) and throughput of one operation's timed run."""
     xs = sorted(latencies)
 
@@ -203,8 +208,12 @@ async def api_load(base_url: str, key: str, file_id: str, args: argparse.Namespa
         for op in OPERATIONS:
             if args.warmup:
                 await run_operation(client, op, args.warmup, min(args.clients, args.warmup), file_id, job_ids)
+            results[op] = {}
+            if args.baseline:
+                results[op]["single_client"] = summarize(*await run_operation(client, op, args.baseline, 1, file_id,
+                                                                               job_ids))
             lat, statuses, wall = await run_operation(client, op, args.requests, args.clients, file_id, job_ids)
-            results[op] = summarize(lat, wall, statuses)
+            results[op]["concurrent"] = summarize(lat, statuses=statuses, wall=wall)
             print(f"  {op:<13} {json.dumps(results[op])}", flush=True)
     return results, job_ids
 
@@ -301,7 +310,7 @@ def queue_phase(store: object, overrides: list[str], org: str, file_id: str, arg
             "claims_per_s": round(len(ids) / wall, 1), "claimed_twice": len(ids) - len(set(ids)),
             "lost_finishes": sum(r["lost"] for r in results),
             "per_worker": {r["worker"]: len(r["ids"]) for r in results},
-            "claim_finish_latency": summarize(times, wall, {}) if times else None,
+            "claim_finish_latency": summarize(times, {}, wall) if times else None,
             "jobs_after": queue_check(store)}
 
 
@@ -320,7 +329,8 @@ def run(args: argparse.Namespace, db_url: str | None) -> dict:
             report = {"database": database_info(store)}
             print(f"API load: {args.requests} requests per operation, {args.clients} clients", flush=True)
             report["api"] = {"clients": args.clients, "requests_per_operation": args.requests,
-                             "warmup_per_operation": args.warmup, **api_phase(overrides, key, home, args)}
+                             "warmup_per_operation": args.warmup, "single_client_requests": args.baseline,
+                             **api_phase(overrides, key, home, args)}
             print(f"queue: {args.workers} workers over {args.jobs} jobs", flush=True)
             report["queue"] = queue_phase(store, overrides, org["id"], report["api"]["file_id"], args)
             print(f"  {json.dumps({k: v for k, v in report['queue'].items() if k != 'claim_finish_latency'})}")
@@ -341,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             db_url = stack.enter_context(throwaway_cluster(max_connections=400))
         report = run(args, db_url)
     out = {"benchmark": "safemix service (scripts/bench_service.py)", "started": started,
-           "command": " ".join(["python", "scripts/bench_service.py", *(argv if argv is not None else sys.argv[1:])]),
-           "note": args.note, "machine": machine, **report}
+           "command": shlex.join(["python", "scripts/bench_service.py", *(argv if argv is not None else sys.argv[1:])]),
+           "note": args.note, "machine": {**machine, "load_average_at_end": list(os.getloadavg())}, **report}
     backend = report["database"]["backend"]
     path = Path(args.out) if args.out else ROOT / "benchmarks" / "service" / f"bench_{backend}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
