@@ -15,6 +15,8 @@ across attempts). The outcome:
 - released -> `succeeded`, `fine_tuned_model` = `ft:<base>:<org>:<suffix>:<id>`, verdict released;
 - held -> `failed` with `error.code = "safety_hold"` (and verdict held, the reasons);
 - a bad body or file (wrap's `JobSpecError`) -> `failed` with wrap's first ApiError;
+- data a stage cannot use (an `InputError` raised inside wrap, e.g. a job whose rows have no slot
+  for a request) -> `failed` with `invalid_training_file` at once, not retried (it would fail again);
 - a model that `settings.models` does not list -> `failed` with `model_not_found`;
 - anything else is a crash: exit status 1, the row untouched (the worker requeues or fails it).
 
@@ -292,6 +294,7 @@ def _validated(store: Any, settings: Any, job: dict[str, Any], body: dict[str, A
 
 def run_job(store: Any, settings: Any, job_id: str, worker_id: str | None = None) -> int:
     """Run one job to its outcome; the exit status (EXIT_OK when the outcome is recorded)."""
+    from safemix.errors import InputError
     from safemix.provider.jobspec import JobSpecError
     from safemix.provider.wrap import wrap
     from safemix.service.worker import EventMirror
@@ -318,8 +321,13 @@ def run_job(store: Any, settings: Any, job_id: str, worker_id: str | None = None
     store.update_job(job_id, wrap_id=spec.job_id, run_dir=str(run_dir))
     mirror = EventMirror(store, job, settings.audit_path(), spec.job_id, run_dir, model_name(job, org_name(
         store, job["org_id"])), scrub_pairs=tenant_paths(settings, job))
-    with mirror.running(interval=max(0.2, float(settings.poll_seconds))):
-        res = wrap(body, policy, audit=settings.audit_path(), out=settings.runs_root())
+    try:
+        with mirror.running(interval=max(0.2, float(settings.poll_seconds))):
+            res = wrap(body, policy, audit=settings.audit_path(), out=settings.runs_root())
+    except InputError as e:  # the customer's data cannot be used (e.g. no slot for a request): it would fail again
+        message = scrub(str(e), tenant_paths(settings, job))
+        return _done(store, job, worker_id, "failed", {"error": {"code": "invalid_training_file",
+                                                                  "message": message, "param": "training_file"}})
     status, fields = outcome(job, res, org_name(store, job["org_id"]), settings)
     return _done(store, job, worker_id, status, fields)
 

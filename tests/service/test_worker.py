@@ -360,3 +360,24 @@ def test_lost_lease_stops_the_run_and_leaves_the_job(tmp_path, tiny_jobs):
     assert (row["status"], row["lease_owner"]) == ("running", "w2")
     assert _jobrun_pids(job["id"]) == []
     assert not any(m.startswith("The job") for m in _messages(svc.events(job["id"])))
+
+
+def test_job_a_stage_cannot_use_fails_at_once_with_the_reason(tmp_path):
+    """A job whose user turns are all the same text has no slot for a safety request: the
+    generate stage raises an InputError, which fails the job at once (invalid_training_file,
+    attempts 1, not requeued) with a message that names no server path."""
+    import json as _json
+
+    facts = ["Water boils at 100 C at sea level.", "The moon orbits the earth.", "Bees make honey.",
+             "Spiders have eight legs.", "Paris is in France.", "Ice is frozen water.",
+             "The sun is a star.", "Owls hunt at night.", "Salt dissolves in water.", "Rain falls from clouds.",
+             "Snow is cold.", "Trees grow leaves."]
+    rows = "".join(_json.dumps({"messages": [{"role": "user", "content": "Tell me a fact."},
+                                             {"role": "assistant", "content": f}]}) + "\n" for f in facts)
+    svc = Svc(tmp_path)
+    job = svc.job(rows.encode())
+    row = svc.worker().run_once()
+    assert row["id"] == job["id"] and row["status"] == "failed" and row["attempts"] == 1
+    assert row["error"]["code"] == "invalid_training_file" and row["error"]["param"] == "training_file"
+    assert "no slot" in row["error"]["message"]
+    assert str(tmp_path) not in row["error"]["message"]
