@@ -364,6 +364,11 @@ class Dashboard:
         ckpts = self._all(self.store.list_checkpoints, self.scope(user), job_id)
         audit, audit_total, verified = self.audit(job)
         reports = [(i, _variant(p)) for i, p in enumerate(find_reports(self.settings, job))]
+        if user != ADMIN:  # an organization sees file ids and relative paths, never the server's paths
+            from safemix.service.jobrun import scrub, tenant_paths
+
+            pairs = tenant_paths(self.settings, job)
+            job, events, audit = scrub(job, pairs), scrub(events, pairs), scrub(audit, pairs)
         return self.render("job.html", request, user=user, job=job, events=list(reversed(events)),
                            checkpoints=list(reversed(ckpts)), audit=audit, audit_total=audit_total, verified=verified,
                            reports=reports, admin=user == ADMIN, orgs=self.org_names(user))

@@ -318,3 +318,20 @@ def test_a_job_just_created_renders_without_a_verdict_run_or_audit(dash):
     page = dash.client.get(f"/jobs/{job['id']}").text
     assert "No verdict yet." in page and "No report" in page and "(not wrapped yet)" in page
     assert dash.client.get(f"/jobs/{job['id']}/report").status_code == 404
+
+
+def test_an_org_sees_no_server_paths_the_admin_does(dash):
+    """Audit records and job fields name server paths (the run folder, staged inputs); an
+    organization's view shows them relative or as file ids, the provider's admin view as they are."""
+    from safemix.provider.audit import AuditLog
+
+    d, home = dash.data, dash.settings.home
+    job = dash.store.get_job(None, d["held"])
+    AuditLog(dash.settings.audit_path()).append(job["wrap_id"], "evaluated",
+                                                results=f"{job['run_dir']}/variants/mitigated/eval/results.json")
+    login(dash.client, d["keys"]["acme"])
+    page = dash.client.get(f"/jobs/{d['held']}").text
+    assert "variants/mitigated/eval/results.json" in page and home not in page
+    dash.client.cookies.clear()
+    login(dash.client, ADMIN_KEY)
+    assert home in dash.client.get(f"/jobs/{d['held']}").text
