@@ -10,7 +10,8 @@ from safemix.provider.policy import EXAMPLE_POLICY, Policy, load_policy
 
 def test_example_policy_loads():
     pol = load_policy(EXAMPLE_POLICY)
-    assert pol.mitigation.method == "template" and pol.mitigation.ratio == 0.1
+    # sized for the tiny testbed it runs on (template 30%, 30% of the rows as plain chat)
+    assert pol.mitigation.method == "template" and pol.mitigation.ratio == 0.3 and pol.mitigation.chat_share == 0.3
     assert pol.gate.min_refusal == {"job": 0.5, "job_aoa": 0.5, "chat": 0.5}
     assert pol.files.allowed_roots == [str(EXAMPLE_POLICY.parent)]
     assert pol.run["testbed"]["name"] == "tiny"
