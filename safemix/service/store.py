@@ -204,6 +204,23 @@ def key_prefix(key: str) -> str:
     return key[len(KEY_PREFIX):len(KEY_PREFIX) + 8]
 
 
+
+def _pragma(cur: Any, pragma: str) -> None:
+    """One PRAGMA; `journal_mode=WAL` on a new database file is retried while another connection
+    holds the file (switching the journal mode does not wait for busy_timeout: "database is
+    locked" when several processes or threads open a fresh database at once)."""
+    import sqlite3
+    import time
+
+    for attempt in range(200):
+        try:
+            cur.execute(f"PRAGMA {pragma}")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == 199:
+                raise
+            time.sleep(0.05)
+
 def make_engine(url: str) -> Engine:
     """One engine: SQLite in WAL mode with busy_timeout and foreign keys, writes as
     `BEGIN IMMEDIATE` (see `Store`); PostgreSQL with pre-ping."""
@@ -221,7 +238,7 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # SQLAlchemy's begin event below emits BEGIN itself
         cur = dbapi_conn.cursor()
         for pragma in ("busy_timeout=30000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
-            cur.execute(f"PRAGMA {pragma}")
+            _pragma(cur, pragma)
         cur.close()
 
     @event.listens_for(engine, "begin")
