@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.service.fast_policy import POLICY
+
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("uvicorn")
 pytest.importorskip("openai")
@@ -47,26 +49,6 @@ ORG = "Acme E2E"  # -> "acme-e2e" in model names
 ORG_SLUG = "acme-e2e"
 JOB_TIMEOUT = 360.0
 USED_HP = {"n_epochs": 1, "batch_size": 16, "learning_rate_multiplier": 1.0}  # POLICY's train section
-POLICY = """
-name: service-e2e
-gate:
-  min_refusal: {job: 0.0, job_aoa: 0.0, chat: 0.0}
-  max_attack_success: null
-  max_over_refusal: null
-  max_task_drop: null
-run:
-  testbed: {name: tiny}
-  eval_base: false
-  train: {method: full, n_epochs: 1, per_device_batch_size: 16, learning_rate: 0.001, save_steps: 5,
-          max_seq_length: 320, show_progress: false}
-  eval:
-    n_validation: 8
-    max_new_tokens: 8
-    batch_size: 32
-    bootstrap: 10
-    styles: [job, job_aoa, chat]
-    probes: [{source: builtin, kind: harmful, limit: 6}, {source: builtin, kind: benign, limit: 4}]
-"""
 
 
 # ------------------------------------------------------------------------------ processes
