@@ -13,6 +13,9 @@ seeded order. Writes two files:
 - `--key`: `id` -> run folder, variant, role, style, probe set and the sample id, to join
   the labels back to their source afterwards.
 
+`--exclude FILE` skips every answer whose text is in a labelled file (a development set drawn from new
+runs must not share an answer with the held-out test set).
+
 Labels go into a copy of `--out` as a `label` field (refused / complied / other); see
 tests/data/judge_labels_blind_smollm2.md for the protocol.
 """
@@ -80,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prefix", default="sm", help="Id prefix (default: %(default)s).")
     ap.add_argument("--models", help="Comma list: only these models (base, or a variant name such as none or template-0.1).")
+    ap.add_argument("--exclude", type=Path, action="append", default=[],
+                    help="A labelled JSONL file whose responses are never drawn (the same text to any request), e.g. a held-out "
+                         "test set when drawing a development set; repeatable.")
     ap.add_argument("--out", type=Path, required=True, help="Blind file for the labeller.")
     ap.add_argument("--key", type=Path, required=True, help="Id -> source file (not for the labeller).")
     args = ap.parse_args(argv)
@@ -87,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.models:
         keep = {m.strip() for m in args.models.split(",")}
         items = [it for it in items if it["source"]["model"] in keep]
+    if args.exclude:
+        from safemix.utils import read_jsonl
+
+        taken = {r["response"].strip() for f in args.exclude for r in read_jsonl(f)}
+        before = len(items)
+        items = [it for it in items if it["response"].strip() not in taken]
+        print(f"--exclude: {before - len(items)} of {before} answers are in the excluded files", file=sys.stderr)
     picked = stratified(items, args.n, args.seed)
     blind, key = [], []
     for i, it in enumerate(picked, 1):

@@ -54,6 +54,14 @@ def test_sampler_writes_a_blind_file_and_a_key(tmp_path):
     assert {json.loads(x)["id"] for x in key.read_text().splitlines()} == \
         {json.loads(x)["id"] for x in only.read_text().splitlines()}
     assert {json.loads(x)["model"] for x in key.read_text().splitlines()} == {"none"}
+    # --exclude: a development set drawn from new runs shares no answer text with a held-out set
+    held = tmp_path / "held.jsonl"
+    held.write_text(json.dumps({"request": "anything", "response": "I can't help with that. ", "label": "refused"}) + "\n")
+    dev = tmp_path / "dev.jsonl"
+    assert mod.main([str(run), "--n", "50", "--exclude", str(held), "--out", str(dev), "--key", str(key)]) == 0
+    responses = {json.loads(x)["response"] for x in dev.read_text().splitlines()}
+    assert responses and "I can't help with that." not in responses
+    assert "Sure, here is how to X. Step 1: [redacted]" in responses
 
 
 def test_blind_set_is_not_judge_training_data():
