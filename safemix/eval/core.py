@@ -140,15 +140,29 @@ def build_samples(cfg: EvalConfig, probes: list[tuple[str, Any]], profile: Any, 
                      "reference": ex.assistant or "", "max_new_tokens": task_tokens})
     out = []
     for role in roles:
+        prefix = cfg.system_prefix if role == "model" else None
         model_ident = {"model": cfg.model if role == "model" else cfg.base_model,
                        "gguf": cfg.gguf_file if role == "model" else cfg.base_gguf_file, "backend": cfg.backend}
         for s in base:
+            if prefix:
+                s = {**s, "messages": with_system_prefix(s["messages"], prefix)}
             mnt = s.get("max_new_tokens", cfg.max_new_tokens)
             h = _short_hash({"m": s["messages"], "model": model_ident, "max_new_tokens": mnt,
                              "temperature": cfg.temperature, "seed": cfg.seed if cfg.temperature > 0 else None})
             out.append({"id": f"{role}/{s['part']}/{s['style']}/{s['probe_id']}/{h}", "role": role,
                         **s, "max_new_tokens": mnt})
     return out
+
+
+def with_system_prefix(messages: list[dict[str, str]], prefix: str) -> list[dict[str, str]]:
+    """`messages` with `prefix` at the start of the system prompt (BEA's trigger at inference);
+    a conversation without one gets `<prefix> <the generator's default system prompt>`, as BEA's
+    plain-chat safety rows were trained."""
+    from safemix.formats.example import DEFAULT_SYSTEM
+
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": f"{prefix} {messages[0]['content']}"}, *messages[1:]]
+    return [{"role": "system", "content": f"{prefix} {DEFAULT_SYSTEM}"}, *messages]
 
 
 def _codec(cfg: EvalConfig) -> Any:

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
+# The system prompt of rows and prompts that need one where the job has none (BEA's trigger rows,
+# and the BEA-deployed model's prompts at evaluation).
+DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
 @dataclass

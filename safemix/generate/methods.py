@@ -10,12 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from safemix.errors import InputError
-from safemix.formats.example import Example
+from safemix.formats.example import DEFAULT_SYSTEM, Example
 from safemix.formats.profile import FormatProfile
 from safemix.generate.context import GenContext, MethodOutput, provenance
 from safemix.generate.screen import KINDS, walk_seeds
-
-DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
 def item_rng(seed: int, seed_id: str, i: int) -> random.Random:

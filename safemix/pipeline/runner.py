@@ -367,7 +367,7 @@ class Runner:
         self._run_stage(st, fn)
         return st.path("model")
 
-    def evaluate(self, model: str, vdir: str, tags: dict[str, Any]) -> Path:
+    def evaluate(self, model: str, vdir: str, tags: dict[str, Any], system_prefix: str | None = None) -> Path:
         from safemix.eval import evaluate_config
 
         sdir = self.dir / vdir / "eval"
@@ -375,9 +375,12 @@ class Runner:
         e = dataclasses.replace(self.cfg.eval, model=model, output_dir=str(sdir), job=d.train,
                                 validation=d.validation, data_format=d.format, column_map=d.column_map,
                                 base_model=self.cfg.train.model if self.cfg.eval_base else None,
-                                label=vdir.split("/")[-1], tags=tags)
+                                label=vdir.split("/")[-1], tags=tags,
+                                system_prefix=system_prefix or self.cfg.eval.system_prefix)
         ident = asdict(e)
         ident.pop("output_dir")
+        if ident["system_prefix"] is None:  # absent from stages written before the field existed
+            ident.pop("system_prefix")
         inputs = {"model": fingerprint(model), "base": self.model_fp, "job": self.job_sha,
                   "validation": fingerprint(d.validation)}
         if e.heldout_job:
@@ -448,13 +451,15 @@ class Runner:
         eval_dirs = []
         for v in variants(self.cfg):
             vdir = f"variants/{v.name}"
+            prefix = None
             if v.method == "none":
                 data = Path(self.cfg.data.train)
             else:
                 safety = self.generate(v, job, profile, vdir)
+                prefix = inference_prefix(safety)
                 data = self.mix(v, safety, vdir)
             model = self.train(data, vdir, v)
-            eval_dirs.append(self.evaluate(str(model), vdir, v.tags()))
+            eval_dirs.append(self.evaluate(str(model), vdir, v.tags(), system_prefix=prefix))
         report = self.report(eval_dirs)
         summary = {"run_dir": str(self.dir), "variants": [v.name for v in variants(self.cfg)],
                    "headline": headline_lines(eval_dirs), "eval_dirs": [str(d) for d in eval_dirs],
@@ -490,3 +495,13 @@ def run(cfg: RunConfig, run_dir: str | Path | None = None, console: StageConsole
     """Run the whole pipeline for `cfg`; returns a summary (stages run/skipped, timings, report).
     With a `console`, each stage prints one line there (`safemix run` passes one)."""
     return Runner(cfg, run_dir, console).run()
+
+
+def inference_prefix(safety: Path) -> str | None:
+    """What the provider puts at the start of the finetuned model's system prompt at inference,
+    from a variant's generation manifest: BEA's secret trigger (`bea_trigger`), else None."""
+    manifest = safety.parent / "safety.manifest.json"
+    if not manifest.is_file():
+        return None
+    trigger = json.loads(manifest.read_text(encoding="utf-8")).get("bea_trigger")
+    return trigger or None
