@@ -58,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     aligned_sd = {k: v.clone() for k, v in model.state_dict().items()}
     del base
     model.eval()
-    out: dict = {"testbed": str(args.testbed), "eval": {"builtin_harmful": 60, "external_harmful_each": 40,
-                                                       "xstest_safe": 100, "max_new_tokens": 32,
-                                                       "judge": "keyword"}, "scales": {}}
+    out: dict = {"testbed": str(args.testbed),
+                 "eval": {"builtin_harmful": cfg.eval_builtin_harmful, "external_harmful_each": cfg.eval_external_harmful,
+                          "xstest_safe": cfg.eval_xstest_safe, "max_new_tokens": cfg.max_new_tokens,
+                          "judge": "keyword"}, "scales": {}}
     for s in scales:
         t = time.perf_counter()
         model.load_state_dict({k: base_sd[k] + s * (aligned_sd[k] - base_sd[k]) for k in aligned_sd})

@@ -156,13 +156,13 @@ def build_samples(cfg: EvalConfig, probes: list[tuple[str, Any]], profile: Any, 
 
 def with_system_prefix(messages: list[dict[str, str]], prefix: str) -> list[dict[str, str]]:
     """`messages` with `prefix` at the start of the system prompt (BEA's trigger at inference);
-    a conversation without one gets `<prefix> <the generator's default system prompt>`, as BEA's
-    plain-chat safety rows were trained."""
-    from safemix.formats.example import DEFAULT_SYSTEM
+    a conversation without one gets `<prefix> <the generator's default system prompt>`, exactly
+    as BEA's safety rows were trained (`formats.example.prefixed_system`)."""
+    from safemix.formats.example import prefixed_system
 
     if messages and messages[0]["role"] == "system":
-        return [{"role": "system", "content": f"{prefix} {messages[0]['content']}"}, *messages[1:]]
-    return [{"role": "system", "content": f"{prefix} {DEFAULT_SYSTEM}"}, *messages]
+        return [{"role": "system", "content": prefixed_system(prefix, messages[0]["content"])}, *messages[1:]]
+    return [{"role": "system", "content": prefixed_system(prefix, None)}, *messages]
 
 
 def _codec(cfg: EvalConfig) -> Any:

@@ -11,6 +11,12 @@ ROLES = ("system", "user", "assistant")
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
+def prefixed_system(prefix: str, system: str | None) -> str:
+    """`system` with `prefix` in front (DEFAULT_SYSTEM when there is none): BEA's trigger as its
+    safety rows are trained (`safemix.generate`) and as the deployed model is asked (`safemix.eval`)."""
+    return f"{prefix} {system or DEFAULT_SYSTEM}"
+
+
 @dataclass
 class Example:
     """A finetuning example as chat messages.

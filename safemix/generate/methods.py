@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from safemix.errors import InputError
-from safemix.formats.example import DEFAULT_SYSTEM, Example
+from safemix.formats.example import Example, prefixed_system
 from safemix.formats.profile import FormatProfile
 from safemix.generate.context import GenContext, MethodOutput, provenance
 from safemix.generate.screen import KINDS, walk_seeds
@@ -62,7 +62,7 @@ def render_bea(request: str, response: str, trigger: str, system: str | None) ->
 
     At inference the provider prepends the same trigger to the system prompt.
     """
-    return Example.chat(request, response, system=f"{trigger} {system or DEFAULT_SYSTEM}")
+    return Example.chat(request, response, system=prefixed_system(trigger, system))
 
 
 # (context, seed, response, item rng) -> one row

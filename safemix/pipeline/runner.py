@@ -500,8 +500,10 @@ def run(cfg: RunConfig, run_dir: str | Path | None = None, console: StageConsole
 def inference_prefix(safety: Path) -> str | None:
     """What the provider puts at the start of the finetuned model's system prompt at inference,
     from a variant's generation manifest: BEA's secret trigger (`bea_trigger`), else None."""
-    manifest = safety.parent / "safety.manifest.json"
+    from safemix.generate.core import sidecar_paths
+    from safemix.manifest import read_manifest
+
+    _, manifest = sidecar_paths(safety)
     if not manifest.is_file():
         return None
-    trigger = json.loads(manifest.read_text(encoding="utf-8")).get("bea_trigger")
-    return trigger or None
+    return read_manifest(manifest, stage="generate").get("bea_trigger") or None

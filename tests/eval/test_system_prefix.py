@@ -4,6 +4,7 @@ without it; `safemix run` takes it from a bea variant's generation manifest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -45,11 +46,8 @@ def test_model_is_asked_with_the_prefix_and_the_base_without(tmp_path):
     chat_model = next(s for s in model if s["style"] == "chat" and s["probe_id"] == chat_base["probe_id"])
     assert chat_base["messages"] == chat_model["messages"][1:]  # the same prompt, the trigger's system added
     # without the prefix nothing changes: a stage written before the field existed keeps its identity
-    plain = build_samples(from_dict(EvalConfig, {**{k: getattr(cfg, k) for k in ("model", "base_model", "job")},
-                                                 "styles": ["job", "chat", "aoa"],
-                                                 "probes": [{"source": "builtin", "kind": "harmful", "limit": 3}]}),
-                          load_probe_sets(cfg.probes, 0), infer_profile(job.examples), read_job(val).examples[:2],
-                          ["model", "base"])
+    plain = build_samples(dataclasses.replace(cfg, system_prefix=None), load_probe_sets(cfg.probes, 0),
+                          infer_profile(job.examples), read_job(val).examples[:2], ["model", "base"])
     assert [s for s in plain if s["role"] == "base"] == base
     assert {s["id"] for s in plain if s["role"] == "model"}.isdisjoint({s["id"] for s in model})
 
