@@ -124,6 +124,16 @@ def apply_testbed(cfg: RunConfig) -> RunConfig:
         if cfg.eval.heldout_job is None and heldout.is_file():
             cfg.eval.heldout_job = str(heldout)
     cfg.train.model = cfg.train.model or str(tb)
+    pc = cfg.generate.paraphrase
+    if "paraphrase" in cfg.methods and pc.backend == "hf" and not pc.model:
+        # The paraphrasing LLM defaults to the testbed's base model before its alignment (the
+        # smollm2 GGUF): the aligned model declines to rewrite harmful requests. The tiny
+        # testbed has no base model; there the field stays unset and generate says so.
+        from safemix.testbed.build import read_manifest
+
+        base = (read_manifest(tb) or {}).get("base_model")
+        if base and Path(base).exists():
+            pc.model = str(base)
     if cfg.generate.seeds == "builtin":
         seeds = tb / (f"seeds_{cfg.testbed.seeds}.jsonl" if cfg.testbed.seeds else "seeds.jsonl")
         if not seeds.is_file():

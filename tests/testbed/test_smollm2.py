@@ -191,6 +191,16 @@ def test_run_uses_the_testbeds_job_by_task_and_names_what_is_missing(tmp_path, m
         apply_testbed(RunConfig(testbed=TestbedUse(name="smollm2", job_style="benign")))
     with pytest.raises(ConfigError, match="job_task must be"):
         RunConfig(testbed=TestbedUse(name="smollm2", job_task="news"))
+    # paraphrase: the LLM defaults to the testbed's base model (before alignment), when it exists
+    assert cfg.generate.paraphrase.model is None  # paraphrase not among the methods
+    base = tmp_path / "base.gguf"
+    (tmp_path / "testbed.json").write_text(json.dumps({"base_model": str(base)}))
+    para = RunConfig(methods=["paraphrase"], testbed=TestbedUse(name="smollm2", job_style="aoa"))
+    assert apply_testbed(para).generate.paraphrase.model is None  # the file is not there
+    base.write_bytes(b"gguf")
+    assert apply_testbed(para).generate.paraphrase.model == str(base)
+    para.generate.paraphrase.model = "mine"
+    assert apply_testbed(para).generate.paraphrase.model == "mine"
 
 
 @pytest.mark.integration
