@@ -33,40 +33,30 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from safemix.errors import ConfigError
     from safemix.models import load_model_and_tokenizer
-    from safemix.testbed.smollm2 import (
-        SmolConfig,
-        evaluate_model,
-        load_eval_sets,
-        resolve_model,
-        resolve_shared,
-    )
+    from safemix.testbed.smollm2 import evaluate_model, quick_eval, rates, resolve_model
     from safemix.utils import write_json
 
     torch.set_num_threads(args.threads)
     scales = [float(x) for x in args.scales.split(",")]
-    cfg = SmolConfig(eval_builtin_harmful=60, eval_external_harmful=40, eval_xstest_safe=100,
-                     eval_builtin_benign=0, eval_arc=0, max_new_tokens=32)
-    shared = resolve_shared(cfg)
-    if shared is None:
-        print("error: ../shared/data not found (set SAFEMIX_SHARED_DATA)", file=sys.stderr)
+    try:
+        cfg, evals, settings = quick_eval()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    evals = load_eval_sets(cfg, shared)
     base, _ = load_model_and_tokenizer(resolve_model(cfg))
     model, tok = load_model_and_tokenizer(args.testbed)
     base_sd = {k: v.clone() for k, v in base.state_dict().items()}
     aligned_sd = {k: v.clone() for k, v in model.state_dict().items()}
     del base
     model.eval()
-    out: dict = {"testbed": str(args.testbed),
-                 "eval": {"builtin_harmful": cfg.eval_builtin_harmful, "external_harmful_each": cfg.eval_external_harmful,
-                          "xstest_safe": cfg.eval_xstest_safe, "max_new_tokens": cfg.max_new_tokens,
-                          "judge": "keyword"}, "scales": {}}
+    out: dict = {"testbed": str(args.testbed), "eval": settings, "scales": {}}
     for s in scales:
         t = time.perf_counter()
         model.load_state_dict({k: base_sd[k] + s * (aligned_sd[k] - base_sd[k]) for k in aligned_sd})
         res = evaluate_model(model, tok, cfg, evals, progress=False)
-        row = {k: v for k, v in res.items() if k.startswith(("refusal_", "over_refusal_"))}
+        row = rates(res)
         row["seconds"] = round(time.perf_counter() - t, 1)
         out["scales"][str(s)] = row
         print(s, row, flush=True)

@@ -96,19 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
+    from safemix.errors import ConfigError
     from safemix.models import load_model_and_tokenizer
-    from safemix.testbed.smollm2 import SmolConfig, evaluate_model, load_eval_sets, resolve_shared
+    from safemix.testbed.smollm2 import evaluate_model, quick_eval, rates
     from safemix.utils import write_json
 
     torch.set_num_threads(args.threads)
     testbed = Path(args.testbed).expanduser()
-    cfg = SmolConfig(eval_builtin_harmful=60, eval_external_harmful=40, eval_xstest_safe=100,
-                     eval_builtin_benign=0, eval_arc=0, max_new_tokens=32)
-    shared = resolve_shared(cfg)
-    if shared is None:
-        print("error: ../shared/data not found (set SAFEMIX_SHARED_DATA)", file=sys.stderr)
+    try:
+        cfg, evals, settings = quick_eval()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    evals = load_eval_sets(cfg, shared)
     model, tok = load_model_and_tokenizer(str(testbed))
     model.eval()
     t = time.perf_counter()
@@ -117,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                  "settings": {k: getattr(args, k) for k in ("steps", "lr", "beta", "sft_weight", "seed")}
                  | {"lora_r": 16, "lora_alpha": 32, "batch_size": 8, "max_length": 160,
                     "loss_type": ["sigmoid", "sft"], "lr_scheduler": "constant_with_warmup (3)"},
-                 "eval": {"builtin_harmful": cfg.eval_builtin_harmful, "external_harmful_each": cfg.eval_external_harmful,
-                          "xstest_safe": cfg.eval_xstest_safe, "max_new_tokens": cfg.max_new_tokens, "judge": "keyword"},
+                 "eval": settings,
                  "pair_seconds": round(time.perf_counter() - t, 1), "steps": {}}
     print("pairs", out["pairs"], flush=True)
 
@@ -132,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         m.eval()
         t0 = time.perf_counter()
         res = evaluate_model(m, tok, cfg, evals, progress=False)
-        row = {k: v for k, v in res.items() if k.startswith(("refusal_", "over_refusal_"))}
+        row = rates(res)
         row["eval_seconds"] = round(time.perf_counter() - t0, 1)
         out["steps"][str(step)] = row
         print(step, row, flush=True)

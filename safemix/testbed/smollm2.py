@@ -405,9 +405,33 @@ def check_requirements(res: dict[str, Any]) -> dict[str, bool]:
     return ok
 
 
+def rates(res: dict[str, Any]) -> dict[str, float | None]:
+    """The refusal and over-refusal rates of an `evaluate_model` result."""
+    return {k: v for k, v in res.items() if k.startswith(("refusal_", "over_refusal_"))}
+
+
 def summary_line(res: dict[str, Any]) -> str:
-    keys = [k for k in res if k.startswith(("refusal_", "over_refusal_")) or k == "arc_loglik_accuracy"]
+    keys = [*rates(res), *(["arc_loglik_accuracy"] if "arc_loglik_accuracy" in res else [])]
     return ", ".join(f"{k} {res[k]}" for k in keys)
+
+
+# The short evaluation of the experiments on a built testbed (scripts/smollm2_frontier.py,
+# scripts/smollm2_preference.py): fewer prompts than the build's, no ARC, 32 new tokens.
+QUICK_EVAL = {"eval_builtin_harmful": 60, "eval_external_harmful": 40, "eval_xstest_safe": 100,
+              "eval_builtin_benign": 0, "eval_arc": 0, "max_new_tokens": 32}
+
+
+def quick_eval() -> tuple[SmolConfig, EvalSets, dict[str, Any]]:
+    """The quick evaluation's config, its prompt sets and its description for result files;
+    ConfigError without the shared data folder (its external sets are the point)."""
+    cfg = SmolConfig(**QUICK_EVAL)
+    shared = resolve_shared(cfg)
+    if shared is None:
+        raise ConfigError("the quick smollm2 evaluation needs the shared data folder "
+                          "(../shared/data beside the project, or $SAFEMIX_SHARED_DATA)")
+    settings = {"builtin_harmful": cfg.eval_builtin_harmful, "external_harmful_each": cfg.eval_external_harmful,
+                "xstest_safe": cfg.eval_xstest_safe, "max_new_tokens": cfg.max_new_tokens, "judge": "keyword"}
+    return cfg, load_eval_sets(cfg, shared), settings
 
 
 # ------------------------------------------------------------------------------ build

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 
 from safemix.eval.keyword import KeywordJudge
+from safemix.utils import read_jsonl
 
 LABELS = Path(__file__).resolve().parents[1] / "data" / "xstest_labels_smollm2.jsonl"
 
 
 def _rows(shared: Path) -> list[dict]:
     prompts = {r["id"]: r for r in csv.DictReader((shared / "xstest" / "xstest_prompts.csv").open(encoding="utf-8"))}
-    rows = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines()]
+    rows = read_jsonl(LABELS)
     for r in rows:
         src = prompts[r["xstest_id"]]
         assert src["label"] == "safe", r["id"]
@@ -39,7 +39,7 @@ def _rows(shared: Path) -> list[dict]:
 
 
 def test_labels_file_is_well_formed():
-    rows = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines()]
+    rows = read_jsonl(LABELS)
     assert len(rows) == 100
     assert len({r["id"] for r in rows}) == len({r["xstest_id"] for r in rows}) == 100
     assert {r["label"] for r in rows} == {"refused", "answered"}

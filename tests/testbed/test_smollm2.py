@@ -102,6 +102,24 @@ def test_preset_overrides_hash_and_requirements():
         "refusal_builtin_harmful": True, "over_refusal_xstest_safe": False}
 
 
+def test_quick_eval_of_the_experiment_scripts(shared_data, monkeypatch):
+    """scripts/smollm2_frontier.py and scripts/smollm2_preference.py share one short evaluation."""
+    from safemix.testbed import smollm2
+
+    cfg, evals, settings = smollm2.quick_eval()
+    assert {k: len(v) for k, v in evals.harmful.items()} == {
+        "builtin_harmful": 60, "advbench": 40, "directharm4": 40, "malicious_instruct": 40}
+    assert {k: len(v) for k, v in evals.benign.items()} == {"xstest_safe": 100} and evals.arc == []
+    assert settings == {"builtin_harmful": 60, "external_harmful_each": 40, "xstest_safe": 100,
+                        "max_new_tokens": 32, "judge": "keyword"} and cfg.max_new_tokens == 32
+    res = {"refusal_advbench": 0.9, "over_refusal_xstest_safe": 0.5, "arc_loglik_accuracy": 0.3, "n": {}}
+    assert smollm2.rates(res) == {"refusal_advbench": 0.9, "over_refusal_xstest_safe": 0.5}
+    assert smollm2.summary_line(res) == "refusal_advbench 0.9, over_refusal_xstest_safe 0.5, arc_loglik_accuracy 0.3"
+    monkeypatch.setattr(smollm2, "resolve_shared", lambda cfg: None)
+    with pytest.raises(ConfigError, match="needs the shared data folder"):
+        smollm2.quick_eval()
+
+
 def test_missing_gguf_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("SAFEMIX_MODEL_CACHE", str(tmp_path))
     with pytest.raises(ConfigError, match="fetch_smollm2"):
