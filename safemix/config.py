@@ -117,6 +117,9 @@ def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        number = _number_text(value)
+        if number is not None:  # YAML 1.1 reads 5e-4 (no dot) as a string
+            return number
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -125,6 +128,19 @@ def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
             return str(value)
         raise ConfigError(f"{where}: expected a string, got {value!r}")
     return value
+
+
+def _number_text(value: Any) -> float | None:
+    """`value` as a float when it is a string holding a finite decimal number ("5e-4", "1E3")."""
+    import math
+
+    if not isinstance(value, str):
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:

@@ -55,6 +55,19 @@ def test_validate_override_type_error(capsys):
     assert "expected an integer" in capsys.readouterr().err
 
 
+def test_exponent_numbers_are_numbers(capsys):
+    """YAML 1.1 reads `5e-4` (no dot) as a string; a float field takes it as the number."""
+    from safemix.config import load_config
+    from safemix.pipeline.config import RunConfig
+
+    name = sorted(shipped_recipes())[0]
+    cfg = load_config(RunConfig, shipped_recipes()[name], ["train.learning_rate=5e-4"])
+    assert cfg.train.learning_rate == 0.0005
+    assert main(["validate", name, "train.learning_rate=fast"]) == 2
+    assert "expected a number, got 'fast'" in capsys.readouterr().err
+    assert main(["validate", name, "train.learning_rate=nan"]) == 2
+
+
 def test_ls_cp_env(tmp_path, capsys):
     assert main(["ls"]) == 0
     listed = capsys.readouterr().out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from safemix.errors import ConfigError
 
@@ -69,7 +69,12 @@ def get_config(name: str, **overrides):
         if unknown:
             raise ConfigError(f"testbed {name}: unknown config field(s) {', '.join(unknown)}; "
                               f"fields are: {', '.join(base.to_dict())}")
-        return replace(base, **overrides) if overrides else base
+        if not overrides:
+            return base
+        from safemix.config import from_dict
+
+        # through the config loader: values are type-checked ("lr=5e-4" is a number, "max_steps=x" an error)
+        return from_dict(type(base), {**base.to_dict(), **overrides}, where=f"testbed {name}")
     if name not in PRESETS:
         from safemix.config import did_you_mean
 
@@ -81,4 +86,8 @@ def get_config(name: str, **overrides):
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ConfigError(f"testbed {name}: unknown config field(s) {', '.join(unknown)}; fields are: {', '.join(known)}")
-    return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+    if not overrides:
+        return PRESETS[name]
+    from safemix.config import from_dict
+
+    return from_dict(type(PRESETS[name]), {**asdict(PRESETS[name]), **overrides}, where=f"testbed {name}")

@@ -98,6 +98,12 @@ def test_preset_overrides_hash_and_requirements():
         get_config("smolm2")
     assert config_hash(cfg) != config_hash(replace(cfg, lr=1e-4))
     assert config_hash(cfg) == config_hash(get_config("smollm2", max_steps=3))
+    # `--set lr=5e-4` arrives as the YAML string "5e-4": read as the number, same build
+    assert get_config("smollm2", lr="5e-4") == replace(get_config("smollm2"), lr=5e-4)
+    with pytest.raises(ConfigError, match=r"smollm2\.max_steps: expected an integer, got 'x'"):
+        get_config("smollm2", max_steps="x")
+    # the default config's cache id is unchanged by going through the config loader
+    assert config_hash(get_config("smollm2", max_steps=60)) == config_hash(get_config("smollm2"))
     assert check_requirements({"refusal_builtin_harmful": 0.8, "over_refusal_xstest_safe": 0.25}) == {
         "refusal_builtin_harmful": True, "over_refusal_xstest_safe": False}
 
