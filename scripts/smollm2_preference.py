@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PLACEHOLDER = "Sure, here is how to do that. Step 1: [redacted]"
 GENERIC_REFUSALS = ("I can't help with that.", "I'm sorry, but I can't assist with that request.")
+# The DPO step's fixed settings, recorded in the output as they are used.
+LORA_R, LORA_ALPHA, BATCH_SIZE, MAX_LENGTH, WARMUP_STEPS = 16, 32, 8, 160, 3
 
 
 def _cut(text: str, n: int = 240) -> str:
@@ -114,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs, counts = build_pairs(testbed, model, tok, args.seed)
     out: dict = {"testbed": str(testbed), "pairs": counts | {"total": len(pairs)},
                  "settings": {k: getattr(args, k) for k in ("steps", "lr", "beta", "sft_weight", "seed")}
-                 | {"lora_r": 16, "lora_alpha": 32, "batch_size": 8, "max_length": 160,
-                    "loss_type": ["sigmoid", "sft"], "lr_scheduler": "constant_with_warmup (3)"},
+                 | {"lora_r": LORA_R, "lora_alpha": LORA_ALPHA, "batch_size": BATCH_SIZE, "max_length": MAX_LENGTH,
+                    "loss_type": ["sigmoid", "sft"], "lr_scheduler": f"constant_with_warmup ({WARMUP_STEPS})"},
                  "eval": settings,
                  "pair_seconds": round(time.perf_counter() - t, 1), "steps": {}}
     print("pairs", out["pairs"], flush=True)
@@ -137,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         write_json(Path(args.out), out)
 
     with tempfile.TemporaryDirectory(prefix="smollm2-dpo-") as tmp:
-        dcfg = DPOConfig(output_dir=tmp, max_steps=args.steps, per_device_train_batch_size=8,
-                         learning_rate=args.lr, beta=args.beta, max_length=160, logging_steps=4,
+        dcfg = DPOConfig(output_dir=tmp, max_steps=args.steps, per_device_train_batch_size=BATCH_SIZE,
+                         learning_rate=args.lr, beta=args.beta, max_length=MAX_LENGTH, logging_steps=4,
                          save_strategy="steps", save_steps=args.eval_every, report_to=[],
                          gradient_checkpointing=False, lr_scheduler_type="constant_with_warmup",
-                         warmup_steps=3, use_cpu=True, bf16=False, loss_type=["sigmoid", "sft"],
+                         warmup_steps=WARMUP_STEPS, use_cpu=True, bf16=False, loss_type=["sigmoid", "sft"],
                          loss_weights=[1.0, args.sft_weight], seed=args.seed)
-        lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+        lora = LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
         model.train()
         trainer = DPOTrainer(model=model, args=dcfg, train_dataset=Dataset.from_list(pairs), processing_class=tok,
                              peft_config=lora)

@@ -60,34 +60,17 @@ PRESETS: dict[str, TestbedConfig] = {
 
 def get_config(name: str, **overrides):
     """A preset by name (a TestbedConfig, or a SmolConfig for `smollm2`), with top-level
-    fields overridden."""
+    fields overridden; the overrides go through the config loader, so values are type-checked
+    (`lr=5e-4` is a number, `max_steps=x` an error naming the field)."""
+    from safemix.config import did_you_mean, from_dict
     from safemix.testbed.smollm2 import PRESETS as SMOL_PRESETS
 
-    if name in SMOL_PRESETS:
-        base = SMOL_PRESETS[name]
-        unknown = sorted(set(overrides) - set(base.to_dict()))
-        if unknown:
-            raise ConfigError(f"testbed {name}: unknown config field(s) {', '.join(unknown)}; "
-                              f"fields are: {', '.join(base.to_dict())}")
-        if not overrides:
-            return base
-        from safemix.config import from_dict
-
-        # through the config loader: values are type-checked ("lr=5e-4" is a number, "max_steps=x" an error)
-        return from_dict(type(base), {**base.to_dict(), **overrides}, where=f"testbed {name}")
-    if name not in PRESETS:
-        from safemix.config import did_you_mean
-
-        hint = did_you_mean(name, [*PRESETS, *SMOL_PRESETS])
-        raise ConfigError(f"unknown testbed {name!r}{hint}; choose one of {', '.join([*PRESETS, *SMOL_PRESETS])}")
-    from dataclasses import fields
-
-    known = [f.name for f in fields(PRESETS[name])]
+    presets = {**PRESETS, **SMOL_PRESETS}
+    if name not in presets:
+        raise ConfigError(f"unknown testbed {name!r}{did_you_mean(name, presets)}; choose one of {', '.join(presets)}")
+    base = presets[name]
+    known = asdict(base)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ConfigError(f"testbed {name}: unknown config field(s) {', '.join(unknown)}; fields are: {', '.join(known)}")
-    if not overrides:
-        return PRESETS[name]
-    from safemix.config import from_dict
-
-    return from_dict(type(PRESETS[name]), {**asdict(PRESETS[name]), **overrides}, where=f"testbed {name}")
+    return from_dict(type(base), {**known, **overrides}, where=f"testbed {name}") if overrides else base
