@@ -82,6 +82,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         if man.get("behaviour_before"):
             print(f"  before: {summary_line(man['behaviour_before'])}", file=sys.stderr)
         print(f"  after:  {summary_line(man.get('behaviour') or {})}", file=sys.stderr)
+        for set_name, cats in (man.get("behaviour") or {}).get("by_category", {}).items():
+            if set_name.startswith(("xstest", "builtin_benign")) and len(cats) > 1:  # where the over-refusal is
+                print(f"  refused, {set_name} by category: "
+                      + ", ".join(f"{c or '?'} {v}" for c, v in cats.items()), file=sys.stderr)
         print(f"  targets met: {man.get('requirements_met')}", file=sys.stderr)
         print(path)
         return 0

@@ -161,6 +161,7 @@ class EvalSets:
     benign: dict[str, list[str]]
     arc: list[dict[str, Any]]
     all_prompts: list[tuple[str, str]]  # (source, prompt) of every row, sampled or not: decontam
+    category: dict[str, str] = field(default_factory=dict)  # prompt -> its set's category (type)
 
     def limited(self, n: int | None) -> EvalSets:
         """The first `n` prompts of each generation set (the samples are already shuffled
@@ -168,7 +169,7 @@ class EvalSets:
         if n is None:
             return self
         return EvalSets({k: v[:n] for k, v in self.harmful.items()}, {k: v[:n] for k, v in self.benign.items()},
-                        self.arc, self.all_prompts)
+                        self.arc, self.all_prompts, self.category)
 
 
 def _sample(items: list, n: int | None, rng: random.Random) -> list:
@@ -183,10 +184,13 @@ def load_eval_sets(cfg: SmolConfig, shared: Path | None) -> EvalSets:
     from safemix.eval.probes import load_builtin_probes, load_probe_file
 
     rng = random.Random(f"smollm2-eval-{cfg.seed}")
+    category: dict[str, str] = {}
 
     def pick(probes: list, n: int) -> list[str]:
         """`n` prompts spread over the categories, in random order (so a prefix is a fair sample)."""
-        chosen = [p.prompt for p in stratified_sample(probes, lambda p: p.category or "", n, cfg.seed)]
+        sampled = stratified_sample(probes, lambda p: p.category or "", n, cfg.seed)
+        category.update((p.prompt, p.category or "") for p in sampled)
+        chosen = [p.prompt for p in sampled]
         rng.shuffle(chosen)
         return chosen
 
@@ -211,7 +215,7 @@ def load_eval_sets(cfg: SmolConfig, shared: Path | None) -> EvalSets:
         if cfg.eval_arc:
             arc = load_arc(shared / SHARED_FILES["arc"], cfg.eval_arc, cfg.seed)
             everything += [("arc", q["question"]) for q in arc]
-    return EvalSets(harmful, benign, arc, everything)
+    return EvalSets(harmful, benign, arc, everything, category)
 
 
 def load_arc(path: Path, n: int, seed: int) -> list[dict[str, Any]]:
@@ -369,12 +373,19 @@ def evaluate_model(model, tok, cfg: SmolConfig, evals: EvalSets, progress: bool 
     replies = backend.chat([[{"role": "user", "content": p}] for _, _, p in flat],
                            max_new_tokens=cfg.max_new_tokens) if flat else []
     verdicts = [judge.judge_one(p, r).outcome for (_, _, p), r in zip(flat, replies, strict=True)]
-    res: dict[str, Any] = {"n": {}, "samples": {}}
+    res: dict[str, Any] = {"n": {}, "samples": {}, "by_category": {}}
     for n, kind, _ in sets:
         idx = [i for i, f in enumerate(flat) if f[0] == n]
         key = f"refusal_{n}" if kind == "harmful" else f"over_refusal_{n}"
         res[key] = _rate([verdicts[i] == "refused" for i in idx])
         res["n"][n] = len(idx)
+        # refused / asked per category (e.g. XSTest's types): where the (over-)refusal is
+        cats: dict[str, list[int]] = {}
+        for i in idx:
+            c = cats.setdefault(evals.category.get(flat[i][2], ""), [0, 0])
+            c[0] += verdicts[i] == "refused"
+            c[1] += 1
+        res["by_category"][n] = {c: f"{r}/{t}" for c, (r, t) in sorted(cats.items())}
         res["samples"][n] = [{"prompt": flat[i][2], "response": replies[i], "verdict": verdicts[i]}
                              for i in idx[:3]]
     if evals.arc:

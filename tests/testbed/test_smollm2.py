@@ -163,6 +163,13 @@ def test_tiny_build_is_a_complete_model_folder_with_manifest(tiny_build):
         assert b["n"] == {"builtin_harmful": 6, "builtin_benign": 3}
         assert 0.0 <= b["refusal_builtin_harmful"] <= 1.0 and 0.0 <= b["over_refusal_builtin_benign"] <= 1.0
     assert set(man["requirements_met"]) == {"refusal_builtin_harmful"}
+    for name, cats in man["behaviour"]["by_category"].items():  # refused/asked per category adds up
+        asked = [int(v.split("/")[1]) for v in cats.values()]
+        refused = [int(v.split("/")[0]) for v in cats.values()]
+        assert sum(asked) == man["behaviour"]["n"][name] and all(r <= a for r, a in zip(refused, asked, strict=True))
+        rate = {"builtin_harmful": "refusal_builtin_harmful", "builtin_benign": "over_refusal_builtin_benign"}[name]
+        assert round(sum(refused) / sum(asked), 4) == man["behaviour"][rate]
+        assert "" not in cats  # every built-in probe has a category
     assert man["eval_settings"]["max_new_tokens"] == 6
     assert {"data", "load_base", "eval_before", "train", "eval_after", "total"} <= set(man["build_seconds"])
     assert man["machine"]["torch_threads"] == cfg.threads and man["shared_data"] is None
