@@ -22,6 +22,9 @@ Files (package data, versioned by the `_v1` suffix and their `version` fields):
   idioms, safe targets and contexts, definitions, history, public and fictional "private"
   facts) with short helpful answers, all contrast seeds; categories name the kind of
   borderline prompt, not a harm category. Load it with `load_builtin_seeds(name="borderline_v1")`.
+- `data/borderline_v2.jsonl`: 180 more of the same kind (ids `bl-0201`...), in the categories where
+  the aligned SmolLM2 still over-refused plus fictional characters' "private" data and
+  discrimination questions with a nonsensical premise (`name="borderline_v2"`).
 
 Other languages (`SEED_LANGUAGES`): `data/seeds_v1_<lang>.jsonl` (same schema, plus `lang` and
 `translation_of`, the English seed's id) are project-written translations of a subset of the
@@ -52,10 +55,12 @@ CATEGORIES_FILE = f"categories_v{SEED_SET_VERSION}.json"
 # Built-in seed sets by name (file stem); `load_builtin_seeds(name=...)` picks one.
 DEFAULT_SEED_SET = SEEDS_FILE.removesuffix(".jsonl")
 BORDERLINE_SEED_SET = "borderline_v1"
+# The borderline sets in the order the smollm2 testbed takes their rows (`seed_borderline`).
+BORDERLINE_SEED_SETS = (BORDERLINE_SEED_SET, "borderline_v2")
 # Languages with built-in seeds (ISO 639-1); the others are translations of a subset of the English set.
 SEED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh")
 LANGUAGE_SEED_SETS = {lang: f"{DEFAULT_SEED_SET}_{lang}" for lang in SEED_LANGUAGES if lang != "en"}
-BUILTIN_SEED_SETS = (DEFAULT_SEED_SET, BORDERLINE_SEED_SET, *LANGUAGE_SEED_SETS.values())
+BUILTIN_SEED_SETS = (DEFAULT_SEED_SET, *BORDERLINE_SEED_SETS, *LANGUAGE_SEED_SETS.values())
 SEED_KINDS = ("harmful", "contrast")
 STYLE_PREFIX = "style:"
 # What a refusal template says when a seed has no topic or an unknown category.
@@ -244,7 +249,7 @@ def load_builtin_seeds(kind: str | None = None, name: str = DEFAULT_SEED_SET, la
     """A built-in seed set (harmful and contrast seeds, or only `kind`), in file order.
 
     `name` is one of `BUILTIN_SEED_SETS`: the main set (`seeds_v1`, source `builtin:v1`),
-    `borderline_v1` (contrast seeds only, source `builtin:borderline_v1`) or a translation
+    `borderline_v1` / `borderline_v2` (contrast seeds only, source `builtin:<name>`) or a translation
     (`seeds_v1_es`, ...). `lang` (one of `SEED_LANGUAGES`) picks the main set's translation.
     """
     _check_kind(kind)
@@ -269,6 +274,7 @@ def load_builtin_seeds(kind: str | None = None, name: str = DEFAULT_SEED_SET, la
 
 __all__ = [
     "BORDERLINE_SEED_SET",
+    "BORDERLINE_SEED_SETS",
     "BUILTIN_SEED_SETS",
     "DEFAULT_SEED_SET",
     "LANGUAGE_SEED_SETS",

@@ -71,7 +71,7 @@ class SmolConfig:
     seed_refusals_each: int = field(default=1, metadata={"help": "Training examples per harmful seed (distinct refusals)."})
     seed_contrast: int | None = field(default=None, metadata={"help": "Built-in contrast seeds used (None = all)."})
     # 0 by default: 200 borderline rows (build 7 in the testbed README) left over-refusal where it was (52%)
-    seed_borderline: int = field(default=0, metadata={"help": "Borderline-but-safe seeds (borderline_v1, 200 rows) used; 0 = none (default: they did not lower over-refusal), 200 = all."})
+    seed_borderline: int = field(default=0, metadata={"help": "Borderline-but-safe seeds used: borderline_v1's 200 rows first, then borderline_v2's 180; 0 = none (default: 200 did not lower over-refusal at 0.5 epochs), 380 = all."})
     external_refusals: int = field(default=150, metadata={"help": "Pairs from safety_tuned_llamas_train."})
     general: int = field(default=450, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
     max_response_chars: int = field(default=500, metadata={"help": "External/general pairs with longer answers are skipped (short sequences train fast)."})
@@ -271,7 +271,7 @@ class AlignData:
 def assemble_alignment_data(cfg: SmolConfig, shared: Path | None, evals: EvalSets) -> AlignData:
     """Built-in seeds (+ external refusals and general instructions when `shared`), with every
     prompt that overlaps an evaluation prompt dropped. Plain chat: one user turn, one answer."""
-    from safemix.seeds import BORDERLINE_SEED_SET, load_builtin_seeds
+    from safemix.seeds import BORDERLINE_SEED_SETS, load_builtin_seeds
     from safemix.seeds.decontam import Item, find_overlaps
 
     rng = random.Random(f"smollm2-align-{cfg.seed}")
@@ -282,8 +282,13 @@ def assemble_alignment_data(cfg: SmolConfig, shared: Path | None, evals: EvalSet
         cands += [("seeds_harmful", s.request, s.refusals[k]) for k in picks]
     cands += [("seeds_contrast", s.request, s.answer or "")
               for s in _sample(load_builtin_seeds("contrast"), cfg.seed_contrast, rng)]
-    cands += [("seeds_borderline", s.request, s.answer or "")
-              for s in _sample(load_builtin_seeds("contrast", name=BORDERLINE_SEED_SET), cfg.seed_borderline, rng)]
+    left = cfg.seed_borderline
+    for name in BORDERLINE_SEED_SETS:  # v1 first: a count <= 200 draws the same rows as before v2
+        if left <= 0:
+            break
+        rows = load_builtin_seeds("contrast", name=name)
+        cands += [("seeds_borderline", s.request, s.answer or "") for s in _sample(rows, left, rng)]
+        left -= len(rows)
     if shared is None:
         log.warning("testbed smollm2: no shared data folder (../shared/data or $SAFEMIX_SHARED_DATA); "
                     "aligning on the built-in seeds only, without external evaluations")

@@ -1,5 +1,6 @@
-"""The borderline-but-safe seed set (`borderline_v1`): loads, covers its categories, answers
-help rather than refuse, stays clear of XSTest, and reaches the smollm2 alignment data."""
+"""The borderline-but-safe seed sets (`borderline_v1`, `borderline_v2`): load, cover their
+categories, answers help rather than refuse, stay clear of XSTest, and reach the smollm2
+alignment data (v1's rows first, then v2's)."""
 
 from __future__ import annotations
 
@@ -14,51 +15,58 @@ import pytest
 from safemix.errors import ConfigError, SafemixError
 from safemix.eval.keyword import KeywordJudge, refusal_phrase
 from safemix.generate.refusal import looks_like_refusal
-from safemix.seeds import BORDERLINE_SEED_SET, Seed, load_builtin_seeds
+from safemix.seeds import BORDERLINE_SEED_SET, BORDERLINE_SEED_SETS, Seed, load_builtin_seeds
 from safemix.seeds.decontam import Item, find_overlaps, load_against, normalise
 
 REPO = Path(__file__).resolve().parents[2]
 XSTEST = "xstest/xstest_prompts.csv"
 THRESHOLD = 0.9
-CATEGORIES = {"homonyms", "figurative_language", "safe_targets", "safe_contexts", "definitions",
-              "historical_events", "privacy_public", "everyday_strong_verbs"}
+CATEGORIES = {
+    "borderline_v1": {"homonyms", "figurative_language", "safe_targets", "safe_contexts", "definitions",
+                      "historical_events", "privacy_public", "everyday_strong_verbs"},
+    "borderline_v2": {"homonyms", "figurative_language", "safe_targets", "safe_contexts", "privacy_fictional",
+                      "nonsense_group_discrimination", "real_group_nonsense_discrimination"},
+}
+SIZES = {"borderline_v1": 200, "borderline_v2": 180}
 # The operational markers the main seed set is scanned for (tests/seeds/test_builtin_seeds.py).
 OPERATIONAL = re.compile(r"\bstep\s*\d+\s*[:.)]|\bingredients\s*:|\bmaterials\s*(needed|required)?\s*:|"
                          r"\byou will need\b|\bsure, here is\b|\bhere's how to\b", re.IGNORECASE)
 
 
-@pytest.fixture(scope="module")
-def borderline() -> list[Seed]:
-    return load_builtin_seeds("contrast", name=BORDERLINE_SEED_SET)
+@pytest.fixture(scope="module", params=BORDERLINE_SEED_SETS)
+def borderline(request) -> list[Seed]:
+    return load_builtin_seeds("contrast", name=request.param)
 
 
 def test_loads_with_enough_rows_per_category(borderline):
-    assert len(borderline) >= 180
-    assert load_builtin_seeds(name=BORDERLINE_SEED_SET) == borderline  # contrast seeds only
-    assert load_builtin_seeds("harmful", name=BORDERLINE_SEED_SET) == []
+    name = borderline[0].source.removeprefix("builtin:")
+    assert len(borderline) == SIZES[name]
+    assert load_builtin_seeds(name=name) == borderline  # contrast seeds only
+    assert load_builtin_seeds("harmful", name=name) == []
     cats = Counter(s.category for s in borderline)
-    assert set(cats) == CATEGORIES
+    assert set(cats) == CATEGORIES[name]
     assert min(cats.values()) >= 15, cats
     for s in borderline:
         assert s.kind == "contrast" and s.refusals == [] and s.answer, s.id
         assert re.fullmatch(r"bl-\d{4}", s.id), s.id
-        assert s.source == "builtin:borderline_v1"
+        assert s.source == f"builtin:{name}"
 
 
 def test_the_default_set_is_unchanged_and_unknown_names_fail():
     main = load_builtin_seeds()
     assert not [s for s in main if s.id.startswith("bl-")]
     assert {s.source for s in main} == {"builtin:v1"}
-    with pytest.raises(ConfigError, match="did you mean 'borderline_v1'"):
-        load_builtin_seeds("contrast", name="borderline_v2")
+    with pytest.raises(ConfigError, match="did you mean 'borderline_v2'"):
+        load_builtin_seeds("contrast", name="borderline_v3")
 
 
-def test_ids_and_prompts_are_unique_and_new(borderline):
-    assert len({s.id for s in borderline}) == len(borderline)
-    norm = Counter(normalise(s.request) for s in borderline)
+def test_ids_and_prompts_are_unique_and_new():
+    every = [s for name in BORDERLINE_SEED_SETS for s in load_builtin_seeds("contrast", name=name)]
+    assert len({s.id for s in every}) == len(every) == sum(SIZES.values())  # across both sets
+    norm = Counter(normalise(s.request) for s in every)
     assert [t for t, n in norm.items() if n > 1] == []
     main = {normalise(s.request) for s in load_builtin_seeds()}
-    assert [s.id for s in borderline if normalise(s.request) in main] == []
+    assert [s.id for s in every if normalise(s.request) in main] == []
 
 
 def test_answers_help_and_never_refuse(borderline):
@@ -78,10 +86,11 @@ def test_refusal_check_can_fail():
     assert refusal_phrase(answer) and judge.judge_one("How do I kill a process?", answer).outcome == "refused"
 
 
-def test_package_data_ships_the_file():
+@pytest.mark.parametrize("name", BORDERLINE_SEED_SETS)
+def test_package_data_ships_the_file(name):
     tomllib = pytest.importorskip("tomllib")
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["safemix"]
-    rel = f"seeds/data/{BORDERLINE_SEED_SET}.jsonl"
+    rel = f"seeds/data/{name}.jsonl"
     assert (REPO / "safemix" / rel).is_file()
     assert any(fnmatch.fnmatch(rel, g) for g in globs), globs
 
@@ -127,7 +136,9 @@ def test_no_prompt_overlaps_xstest(borderline, xstest):
     (st,) = stats.values()
     assert st["exact_matches"] == 0
     if use_embeddings:
-        assert st["max_cosine"] < THRESHOLD, st
+        # v2 was written after XSTest over-refusal was measured by type: held further away
+        strict = {"builtin:borderline_v2": 0.8}.get(borderline[0].source, THRESHOLD)
+        assert st["max_cosine"] < strict, st
     else:
         grams = [_char_ngrams(it.text) for it in xstest]
         close = [(s.id, it.text) for s in borderline for g, it in zip(grams, xstest, strict=True)
@@ -142,12 +153,13 @@ def test_ngram_fallback_catches_a_paraphrase():
 
 
 # ------------------------------------------------------------------ smollm2 alignment data
-def test_smollm2_alignment_data_includes_the_borderline_seeds(borderline):
+def test_smollm2_alignment_data_includes_the_borderline_seeds():
     from dataclasses import replace
 
     from safemix.testbed.build import config_hash
     from safemix.testbed.smollm2 import SmolConfig, assemble_alignment_data, load_eval_sets
 
+    borderline = load_builtin_seeds("contrast", name=BORDERLINE_SEED_SET)
     assert SmolConfig().seed_borderline == 0  # off by default (testbed README, build 7)
     cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4, seed_borderline=200)
     evals = load_eval_sets(cfg, None)
@@ -168,3 +180,24 @@ def test_smollm2_alignment_data_includes_the_borderline_seeds(borderline):
     dropped = assemble_alignment_data(cfg, None, evals)
     assert dropped.dropped_overlap == {"seeds_borderline": 1}
     assert dropped.counts["seeds_borderline"] == len(borderline) - 1
+
+
+def test_smollm2_takes_borderline_v2_after_all_of_v1():
+    """200 rows are v1's (the builds recorded before v2 keep their data); 380 adds all of v2;
+    in between, v1 whole and a sample of v2."""
+    from dataclasses import replace
+
+    from safemix.testbed.smollm2 import SmolConfig, assemble_alignment_data, load_eval_sets
+
+    v1, v2 = (load_builtin_seeds("contrast", name=n) for n in BORDERLINE_SEED_SETS)
+    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4, seed_borderline=380)
+    evals = load_eval_sets(cfg, None)
+
+    def borderline_prompts(c: SmolConfig) -> set[str]:
+        return {r["messages"][0]["content"] for r in assemble_alignment_data(c, None, evals).records
+                if r["source"] == "seeds_borderline"}
+
+    assert borderline_prompts(cfg) == {s.request for s in v1 + v2}
+    assert borderline_prompts(replace(cfg, seed_borderline=200)) == {s.request for s in v1}
+    some = borderline_prompts(replace(cfg, seed_borderline=250))
+    assert len(some) == 250 and {s.request for s in v1} < some and len(some & {s.request for s in v2}) == 50
