@@ -316,3 +316,27 @@ def test_default_alignment_data_is_the_committed_sweeps(shared_data):
     assert data.counts == {"seeds_harmful": 168, "seeds_contrast": 168, "external_refusals": 150, "general": 450}
     assert hashlib.sha256(text.encode()).hexdigest() == \
         "99b9de545bb8fcc8f2e9a52911e04e846b349d35d1bc48fa61e032716f885202"
+
+
+@pytest.mark.integration
+def test_xstest_types_script_counts_every_safe_prompt(tiny_build, shared_data, monkeypatch, tmp_path):
+    """scripts/smollm2_xstest_types.py on the tiny stand-in: every XSTest safe prompt asked once,
+    counts per type add up to the rate; without the shared data, exit 2 and no file."""
+    from conftest import load_script
+
+    script = load_script("smollm2_xstest_types")
+    out, _ = tiny_build
+    monkeypatch.setenv("SAFEMIX_SHARED_DATA", str(shared_data))
+    assert script.main(["--testbed", str(out), "--out", str(tmp_path / "x.json"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "x.json").read_text())
+    assert res["n"] == len(res["rows"]) == 250 and len({r["id"] for r in res["rows"]}) == 250
+    asked = sum(int(v.split("/")[1]) for v in res["by_type"].values())
+    refused = sum(int(v.split("/")[0]) for v in res["by_type"].values())
+    assert asked == 250 and len(res["by_type"]) == 10
+    assert refused == sum(r["verdict"] == "refused" for r in res["rows"])
+    assert res["over_refusal"] == round(refused / 250, 4)
+    from safemix.testbed import smollm2
+
+    monkeypatch.setattr(smollm2, "resolve_shared", lambda cfg: None)
+    assert script.main(["--testbed", str(out), "--out", str(tmp_path / "y.json")]) == 2
+    assert not (tmp_path / "y.json").exists()
