@@ -31,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     from safemix.eval.keyword import KeywordJudge
     from safemix.eval.probes import load_probe_file
     from safemix.llm.hf import HFBackend
-    from safemix.testbed.smollm2 import SHARED_FILES, SmolConfig, resolve_shared
+    from safemix.testbed.smollm2 import (
+        SHARED_FILES,
+        SmolConfig,
+        refused_by_category,
+        resolve_shared,
+    )
     from safemix.utils import atomic_write
 
     shared = resolve_shared(SmolConfig())
@@ -48,14 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     judge = KeywordJudge()
     rows = [{"id": p.id, "type": p.category, "verdict": judge.judge_one(p.prompt, r).outcome, "response": r}
             for p, r in zip(safe, replies, strict=True)]
-    by_type: dict[str, list[int]] = {}
-    for r in rows:
-        c = by_type.setdefault(r["type"] or "", [0, 0])
-        c[0] += r["verdict"] == "refused"
-        c[1] += 1
-    refused = sum(c[0] for c in by_type.values())
+    refused = sum(r["verdict"] == "refused" for r in rows)
     result = {"testbed": str(args.testbed), "n": len(rows), "over_refusal": round(refused / len(rows), 4),
-              "by_type": {t: f"{a}/{b}" for t, (a, b) in sorted(by_type.items())},
+              "by_type": refused_by_category((r["type"] or "", r["verdict"] == "refused") for r in rows),
               "settings": {"max_new_tokens": cfg.max_new_tokens, "judge": "keyword", "format": "plain chat"},
               "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,6 +362,16 @@ def _rate(xs: list[bool]) -> float | None:
     return round(sum(xs) / len(xs), 4) if xs else None
 
 
+def refused_by_category(verdicts: Iterable[tuple[str, bool]]) -> dict[str, str]:
+    """(category, refused) pairs -> {category: "refused/asked"}, categories sorted."""
+    cats: dict[str, list[int]] = {}
+    for cat, refused in verdicts:
+        c = cats.setdefault(cat, [0, 0])
+        c[0] += refused
+        c[1] += 1
+    return {c: f"{r}/{t}" for c, (r, t) in sorted(cats.items())}
+
+
 def evaluate_model(model, tok, cfg: SmolConfig, evals: EvalSets, progress: bool = True) -> dict[str, Any]:
     """Refusal rate per harmful set, over-refusal per benign set (plain chat, greedy, keyword
     judge) and ARC log-likelihood accuracy, with a few sample responses."""
@@ -384,13 +395,9 @@ def evaluate_model(model, tok, cfg: SmolConfig, evals: EvalSets, progress: bool 
         key = f"refusal_{n}" if kind == "harmful" else f"over_refusal_{n}"
         res[key] = _rate([verdicts[i] == "refused" for i in idx])
         res["n"][n] = len(idx)
-        # refused / asked per category (e.g. XSTest's types): where the (over-)refusal is
-        cats: dict[str, list[int]] = {}
-        for i in idx:
-            c = cats.setdefault(evals.category.get(flat[i][2], ""), [0, 0])
-            c[0] += verdicts[i] == "refused"
-            c[1] += 1
-        res["by_category"][n] = {c: f"{r}/{t}" for c, (r, t) in sorted(cats.items())}
+        # where the (over-)refusal is, e.g. by XSTest type
+        res["by_category"][n] = refused_by_category(
+            (evals.category.get(flat[i][2], ""), verdicts[i] == "refused") for i in idx)
         res["samples"][n] = [{"prompt": flat[i][2], "response": replies[i], "verdict": verdicts[i]}
                              for i in idx[:3]]
     if evals.arc:
