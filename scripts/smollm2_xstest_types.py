@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     from safemix.utils import atomic_write
 
-    shared = resolve_shared(SmolConfig())
+    cfg = SmolConfig()
+    shared = resolve_shared(cfg)
     if shared is None:
         print("error: needs the shared data folder (../shared/data or $SAFEMIX_SHARED_DATA)", file=sys.stderr)
         return 2
-    cfg = SmolConfig()
     torch.set_num_threads(args.threads)
     safe = [p for p in load_probe_file(shared / SHARED_FILES["xstest"]) if p.kind == "benign"]
     tok = AutoTokenizer.from_pretrained(args.testbed)
