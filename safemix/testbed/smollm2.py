@@ -64,27 +64,31 @@ class SmolConfig:
     model: str | None = field(default=None, metadata={"help": "Base model: a .gguf file or model folder; unset = the fetched SmolLM2-135M-Instruct GGUF."})
     shared_data: str | None = field(default=None, metadata={"help": "Shared data folder; unset = $SAFEMIX_SHARED_DATA, else ../shared/data beside the project; '' = none (built-in seeds only)."})
     seed: int = 0
-    # One thread: on a shared 2-core machine, two threads contend with other work and ran
-    # 7x slower (batched generation, 16 x 48 tokens: 17 s with one thread, 126 s with two).
-    threads: int = field(default=1, metadata={"help": "torch threads during the build."})
+    # Two threads: alone on 2 cores a training step takes 5.4 s (build 14: 28.4 min in all,
+    # the 30-minute budget). Beside other work two threads contend and can run far
+    # slower (batched generation, 16 x 48 tokens: 17 s with one thread, 126 s with two), so
+    # pass --set threads=1 when the machine is shared.
+    threads: int = field(default=2, metadata={"help": "torch threads during the build (1 on a machine shared with other work)."})
     # --- alignment data
     seed_harmful: int | None = field(default=168, metadata={"help": "Built-in harmful seeds used (None = all); as many as the contrast seeds (all of them harmful overshot: 66-73% over-refusal)."})
     seed_refusals_each: int = field(default=1, metadata={"help": "Training examples per harmful seed (distinct refusals)."})
     seed_contrast: int | None = field(default=None, metadata={"help": "Built-in contrast seeds used (None = all)."})
-    # 0 by default: 200 borderline rows (build 7 in the testbed README) left over-refusal where it was (52%)
-    seed_borderline: int = field(default=0, metadata={"help": "Borderline-but-safe seeds used: borderline_v1's 200 rows first, then borderline_v2's 180; 0 = none (default: 200 did not lower over-refusal at 0.5 epochs), 380 = all."})
-    external_refusals: int = field(default=150, metadata={"help": "Pairs from safety_tuned_llamas_train."})
-    general: int = field(default=450, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
+    # Build 14 of the testbed README: all 380 borderline rows, fewer external refusals (their
+    # blanket refusals of anything sensitive drove over-refusal) and fewer general rows (to
+    # fit 2 epochs in the time budget): XSTest over-refusal 22%, down from 52% (build 4).
+    seed_borderline: int = field(default=380, metadata={"help": "Borderline-but-safe seeds used: borderline_v1's 200 rows first, then borderline_v2's 180; 0 = none, 380 = all (default)."})
+    external_refusals: int = field(default=50, metadata={"help": "Pairs from safety_tuned_llamas_train."})
+    general: int = field(default=150, metadata={"help": "Benign instruction pairs from Alpaca / Dolly."})
     max_response_chars: int = field(default=500, metadata={"help": "External/general pairs with longer answers are skipped (short sequences train fast)."})
     decontam_threshold: float = 0.9
     decontam_embeddings: bool = field(default=True, metadata={"help": "Also drop training prompts whose embedding cosine with an eval prompt reaches the threshold."})
     # --- training (safemix.train, LoRA)
-    max_steps: int = 60
+    max_steps: int = field(default=229, metadata={"help": "Training steps (229 = 2 epochs of the default data at batch 8)."})
     batch_size: int = 8
     lr: float = 1e-3
     lora_r: int = 16
     lora_alpha: int = 32
-    max_seq_length: int = 160
+    max_seq_length: int = field(default=96, metadata={"help": "Tokens per training row (longer rows are cut; 96 keeps a step at ~5 s on 2 cores)."})
     warmup_steps: int = 10
     # --- evaluation (plain chat, greedy, keyword judge)
     eval_builtin_harmful: int = 100

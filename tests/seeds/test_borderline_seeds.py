@@ -160,7 +160,7 @@ def test_smollm2_alignment_data_includes_the_borderline_seeds():
     from safemix.testbed.smollm2 import SmolConfig, assemble_alignment_data, load_eval_sets
 
     borderline = load_builtin_seeds("contrast", name=BORDERLINE_SEED_SET)
-    assert SmolConfig().seed_borderline == 0  # off by default (testbed README, build 7)
+    assert SmolConfig().seed_borderline == 380  # all of v1 + v2 by default (testbed README, build 14)
     cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4, seed_borderline=200)
     evals = load_eval_sets(cfg, None)
     data = assemble_alignment_data(cfg, None, evals)
