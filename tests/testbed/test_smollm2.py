@@ -313,9 +313,10 @@ def test_default_alignment_data_is_the_committed_sweeps(shared_data):
     cfg = SmolConfig(shared_data=str(shared_data))
     data = assemble_alignment_data(cfg, shared_data, load_eval_sets(cfg, shared_data))
     text = "".join(json.dumps({"messages": r["messages"]}, ensure_ascii=False) + "\n" for r in data.records)
-    assert data.counts == {"seeds_harmful": 168, "seeds_contrast": 168, "external_refusals": 150, "general": 450}
+    assert data.counts == {"seeds_harmful": 168, "seeds_contrast": 168, "seeds_borderline": 380,
+                           "external_refusals": 50, "general": 150}
     assert hashlib.sha256(text.encode()).hexdigest() == \
-        "99b9de545bb8fcc8f2e9a52911e04e846b349d35d1bc48fa61e032716f885202"
+        "636724370deb8af1a954158bc19fb57b07b0706aaaca5e0cb3751d4393940ce2"
 
 
 @pytest.mark.integration
