@@ -4,8 +4,9 @@ Out of the box SmolLM2-135M-Instruct refuses almost no harmful request, so there
 safety to retain. This preset finetunes it (LoRA through `safemix.train`, merged) on:
 
 * the built-in seeds (`safemix/seeds/`): harmful requests with refusals, contrast requests
-  with helpful answers, and the borderline-but-safe set (`borderline_v1`: violent words in
-  harmless senses, idioms, safe targets and contexts, definitions, history) against
+  with helpful answers, and the borderline-but-safe sets (`borderline_v1` + `borderline_v2`:
+  violent words in harmless senses, idioms, safe targets and contexts, definitions, history,
+  fictional privacy, discrimination-shaped questions about nonsense groups) against
   over-refusal;
 * external refusal pairs (`safety_tuned_llamas_train`, loaded by path from the shared data
   folder) and benign instruction data (the Alpaca / Dolly subsets);
