@@ -43,8 +43,13 @@ def test_builtin_only_data_is_all_seeds_in_chat_format_without_probes():
     data = assemble_alignment_data(cfg, None, evals)
     from safemix.seeds import load_builtin_seeds
 
+    from safemix.seeds import BORDERLINE_SEED_SETS
+
+    n_borderline = sum(len(load_builtin_seeds("contrast", name=n)) for n in BORDERLINE_SEED_SETS)
+    assert cfg.seed_borderline == n_borderline  # all of them by default
     assert data.counts == {"seeds_harmful": len(load_builtin_seeds("harmful")),
-                           "seeds_contrast": len(load_builtin_seeds("contrast"))}
+                           "seeds_contrast": len(load_builtin_seeds("contrast")),
+                           "seeds_borderline": n_borderline}
     assert len(data.records) == sum(data.counts.values())
     probes = _all_eval_prompts(evals)
     for r in data.records:
@@ -103,7 +108,7 @@ def test_preset_overrides_hash_and_requirements():
     with pytest.raises(ConfigError, match=r"smollm2\.max_steps: expected an integer, got 'x'"):
         get_config("smollm2", max_steps="x")
     # the default config's cache id is unchanged by going through the config loader
-    assert config_hash(get_config("smollm2", max_steps=60)) == config_hash(get_config("smollm2"))
+    assert config_hash(get_config("smollm2", max_steps=229)) == config_hash(get_config("smollm2"))
     assert check_requirements({"refusal_builtin_harmful": 0.8, "over_refusal_xstest_safe": 0.25}) == {
         "refusal_builtin_harmful": True, "over_refusal_xstest_safe": False}
 
