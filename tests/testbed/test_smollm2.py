@@ -41,9 +41,7 @@ def test_builtin_only_data_is_all_seeds_in_chat_format_without_probes():
     assert set(evals.harmful) == {"builtin_harmful"} and set(evals.benign) == {"builtin_benign"}
     assert len(evals.harmful["builtin_harmful"]) == cfg.eval_builtin_harmful and not evals.arc
     data = assemble_alignment_data(cfg, None, evals)
-    from safemix.seeds import load_builtin_seeds
-
-    from safemix.seeds import BORDERLINE_SEED_SETS
+    from safemix.seeds import BORDERLINE_SEED_SETS, load_builtin_seeds
 
     n_borderline = sum(len(load_builtin_seeds("contrast", name=n)) for n in BORDERLINE_SEED_SETS)
     assert cfg.seed_borderline == n_borderline  # all of them by default
