@@ -65,8 +65,8 @@ class SmolConfig:
     model: str | None = field(default=None, metadata={"help": "Base model: a .gguf file or model folder; unset = the fetched SmolLM2-135M-Instruct GGUF."})
     shared_data: str | None = field(default=None, metadata={"help": "Shared data folder; unset = $SAFEMIX_SHARED_DATA, else ../shared/data beside the project; '' = none (built-in seeds only)."})
     seed: int = 0
-    # Two threads: alone on 2 cores a training step takes 5.4 s (build 14: 28.4 min in all,
-    # the 30-minute budget). Beside other work two threads contend and can run far
+    # Two threads: alone on 2 cores a training step takes 3.8-5.4 s (this default: 22-28 min in
+    # all, within the 30-minute budget). Beside other work two threads contend and can run far
     # slower (batched generation, 16 x 48 tokens: 17 s with one thread, 126 s with two), so
     # pass --set threads=1 when the machine is shared.
     threads: int = field(default=2, metadata={"help": "torch threads during the build (1 on a machine shared with other work)."})
