@@ -56,7 +56,7 @@ CATEGORIES_FILE = f"categories_v{SEED_SET_VERSION}.json"
 DEFAULT_SEED_SET = SEEDS_FILE.removesuffix(".jsonl")
 BORDERLINE_SEED_SET = "borderline_v1"
 # The borderline sets in the order the smollm2 testbed takes their rows (`seed_borderline`).
-BORDERLINE_SEED_SETS = (BORDERLINE_SEED_SET, "borderline_v2")
+BORDERLINE_SEED_SETS = (BORDERLINE_SEED_SET, "borderline_v2", "borderline_v3")
 # Languages with built-in seeds (ISO 639-1); the others are translations of a subset of the English set.
 SEED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh")
 LANGUAGE_SEED_SETS = {lang: f"{DEFAULT_SEED_SET}_{lang}" for lang in SEED_LANGUAGES if lang != "en"}
