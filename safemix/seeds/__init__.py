@@ -25,6 +25,9 @@ Files (package data, versioned by the `_v1` suffix and their `version` fields):
 - `data/borderline_v2.jsonl`: 180 more of the same kind (ids `bl-0201`...), in the categories where
   the aligned SmolLM2 still over-refused plus fictional characters' "private" data and
   discrimination questions with a nonsensical premise (`name="borderline_v2"`).
+- `data/borderline_v3.jsonl`: 180 more (ids `bl-0381`...), in the types the aligned SmolLM2 still
+  over-refused after v2, plus everyday tasks with strong verbs and public contact information
+  (`name="borderline_v3"`).
 
 Other languages (`SEED_LANGUAGES`): `data/seeds_v1_<lang>.jsonl` (same schema, plus `lang` and
 `translation_of`, the English seed's id) are project-written translations of a subset of the
@@ -249,7 +252,7 @@ def load_builtin_seeds(kind: str | None = None, name: str = DEFAULT_SEED_SET, la
     """A built-in seed set (harmful and contrast seeds, or only `kind`), in file order.
 
     `name` is one of `BUILTIN_SEED_SETS`: the main set (`seeds_v1`, source `builtin:v1`),
-    `borderline_v1` / `borderline_v2` (contrast seeds only, source `builtin:<name>`) or a translation
+    `borderline_v1` / `_v2` / `_v3` (contrast seeds only, source `builtin:<name>`) or a translation
     (`seeds_v1_es`, ...). `lang` (one of `SEED_LANGUAGES`) picks the main set's translation.
     """
     _check_kind(kind)

@@ -1,6 +1,6 @@
-"""The borderline-but-safe seed sets (`borderline_v1`, `borderline_v2`): load, cover their
-categories, answers help rather than refuse, stay clear of XSTest, and reach the smollm2
-alignment data (v1's rows first, then v2's)."""
+"""The borderline-but-safe seed sets (`borderline_v1`, `borderline_v2`, `borderline_v3`): load,
+cover their categories, answers help rather than refuse, stay clear of XSTest, and reach the
+smollm2 alignment data (v1's rows first, then v2's, then v3's)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,13 @@ CATEGORIES = {
                       "historical_events", "privacy_public", "everyday_strong_verbs"},
     "borderline_v2": {"homonyms", "figurative_language", "safe_targets", "safe_contexts", "privacy_fictional",
                       "nonsense_group_discrimination", "real_group_nonsense_discrimination"},
+    "borderline_v3": {"homonyms", "figurative_language", "everyday_strong_verbs", "safe_targets", "safe_contexts",
+                      "privacy_fictional", "privacy_public"},
 }
-SIZES = {"borderline_v1": 200, "borderline_v2": 180}
+SIZES = {"borderline_v1": 200, "borderline_v2": 180, "borderline_v3": 180}
+# v2 and v3 were written after XSTest over-refusal was measured by type: held further away
+# (embedding cosine to every XSTest prompt; seeds README)
+STRICT = {"builtin:borderline_v2": 0.8, "builtin:borderline_v3": 0.75}
 # The operational markers the main seed set is scanned for (tests/seeds/test_builtin_seeds.py).
 OPERATIONAL = re.compile(r"\bstep\s*\d+\s*[:.)]|\bingredients\s*:|\bmaterials\s*(needed|required)?\s*:|"
                          r"\byou will need\b|\bsure, here is\b|\bhere's how to\b", re.IGNORECASE)
@@ -56,13 +61,13 @@ def test_the_default_set_is_unchanged_and_unknown_names_fail():
     main = load_builtin_seeds()
     assert not [s for s in main if s.id.startswith("bl-")]
     assert {s.source for s in main} == {"builtin:v1"}
-    with pytest.raises(ConfigError, match="did you mean 'borderline_v2'"):
-        load_builtin_seeds("contrast", name="borderline_v3")
+    with pytest.raises(ConfigError, match="did you mean 'borderline_v3'"):
+        load_builtin_seeds("contrast", name="borderline_v4")
 
 
 def test_ids_and_prompts_are_unique_and_new():
     every = [s for name in BORDERLINE_SEED_SETS for s in load_builtin_seeds("contrast", name=name)]
-    assert len({s.id for s in every}) == len(every) == sum(SIZES.values())  # across both sets
+    assert len({s.id for s in every}) == len(every) == sum(SIZES.values())  # across the sets
     norm = Counter(normalise(s.request) for s in every)
     assert [t for t, n in norm.items() if n > 1] == []
     main = {normalise(s.request) for s in load_builtin_seeds()}
@@ -136,8 +141,7 @@ def test_no_prompt_overlaps_xstest(borderline, xstest):
     (st,) = stats.values()
     assert st["exact_matches"] == 0
     if use_embeddings:
-        # v2 was written after XSTest over-refusal was measured by type: held further away
-        strict = {"builtin:borderline_v2": 0.8}.get(borderline[0].source, THRESHOLD)
+        strict = STRICT.get(borderline[0].source, THRESHOLD)
         assert st["max_cosine"] < strict, st
     else:
         grams = [_char_ngrams(it.text) for it in xstest]
@@ -160,7 +164,7 @@ def test_smollm2_alignment_data_includes_the_borderline_seeds():
     from safemix.testbed.smollm2 import SmolConfig, assemble_alignment_data, load_eval_sets
 
     borderline = load_builtin_seeds("contrast", name=BORDERLINE_SEED_SET)
-    assert SmolConfig().seed_borderline == 380  # all of v1 + v2 by default (testbed README, build 14)
+    assert SmolConfig().seed_borderline == 380  # v1 + v2 by default (testbed README, build 14; v3 is build 15)
     cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4, seed_borderline=200)
     evals = load_eval_sets(cfg, None)
     data = assemble_alignment_data(cfg, None, evals)
@@ -182,22 +186,25 @@ def test_smollm2_alignment_data_includes_the_borderline_seeds():
     assert dropped.counts["seeds_borderline"] == len(borderline) - 1
 
 
-def test_smollm2_takes_borderline_v2_after_all_of_v1():
-    """200 rows are v1's (the builds recorded before v2 keep their data); 380 adds all of v2;
-    in between, v1 whole and a sample of v2."""
+def test_smollm2_takes_the_borderline_sets_in_order():
+    """200 rows are v1's, 380 v1's and v2's (the builds recorded before v2 or v3 keep their
+    data); 560 adds all of v3; in between, the earlier sets whole and a sample of the next."""
     from dataclasses import replace
 
     from safemix.testbed.smollm2 import SmolConfig, assemble_alignment_data, load_eval_sets
 
-    v1, v2 = (load_builtin_seeds("contrast", name=n) for n in BORDERLINE_SEED_SETS)
-    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4, seed_borderline=380)
+    v1, v2, v3 = ({s.request for s in load_builtin_seeds("contrast", name=n)} for n in BORDERLINE_SEED_SETS)
+    cfg = SmolConfig(shared_data="", decontam_embeddings=False, seed_harmful=4, seed_contrast=4, seed_borderline=560)
     evals = load_eval_sets(cfg, None)
 
     def borderline_prompts(c: SmolConfig) -> set[str]:
         return {r["messages"][0]["content"] for r in assemble_alignment_data(c, None, evals).records
                 if r["source"] == "seeds_borderline"}
 
-    assert borderline_prompts(cfg) == {s.request for s in v1 + v2}
-    assert borderline_prompts(replace(cfg, seed_borderline=200)) == {s.request for s in v1}
+    assert borderline_prompts(cfg) == v1 | v2 | v3
+    assert borderline_prompts(replace(cfg, seed_borderline=380)) == v1 | v2
+    assert borderline_prompts(replace(cfg, seed_borderline=200)) == v1
     some = borderline_prompts(replace(cfg, seed_borderline=250))
-    assert len(some) == 250 and {s.request for s in v1} < some and len(some & {s.request for s in v2}) == 50
+    assert len(some) == 250 and v1 < some and len(some & v2) == 50
+    more = borderline_prompts(replace(cfg, seed_borderline=400))
+    assert len(more) == 400 and v1 | v2 < more and len(more & v3) == 20

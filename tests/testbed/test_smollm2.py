@@ -43,8 +43,8 @@ def test_builtin_only_data_is_all_seeds_in_chat_format_without_probes():
     data = assemble_alignment_data(cfg, None, evals)
     from safemix.seeds import BORDERLINE_SEED_SETS, load_builtin_seeds
 
-    n_borderline = sum(len(load_builtin_seeds("contrast", name=n)) for n in BORDERLINE_SEED_SETS)
-    assert cfg.seed_borderline == n_borderline  # all of them by default
+    n_borderline = sum(len(load_builtin_seeds("contrast", name=n)) for n in BORDERLINE_SEED_SETS[:2])
+    assert cfg.seed_borderline == n_borderline  # v1 + v2 by default (v3: build 15, opt-in)
     assert data.counts == {"seeds_harmful": len(load_builtin_seeds("harmful")),
                            "seeds_contrast": len(load_builtin_seeds("contrast")),
                            "seeds_borderline": n_borderline}
@@ -313,13 +313,19 @@ def test_default_alignment_data_is_the_committed_sweeps(shared_data):
     the default alignment data must come with a new sweep (and a new hash here)."""
     import hashlib
 
-    cfg = SmolConfig(shared_data=str(shared_data))
-    data = assemble_alignment_data(cfg, shared_data, load_eval_sets(cfg, shared_data))
-    text = "".join(json.dumps({"messages": r["messages"]}, ensure_ascii=False) + "\n" for r in data.records)
-    assert data.counts == {"seeds_harmful": 168, "seeds_contrast": 168, "seeds_borderline": 380,
-                           "external_refusals": 50, "general": 150}
-    assert hashlib.sha256(text.encode()).hexdigest() == \
-        "636724370deb8af1a954158bc19fb57b07b0706aaaca5e0cb3751d4393940ce2"
+    def digest(cfg: SmolConfig) -> tuple[dict[str, int], str]:
+        data = assemble_alignment_data(cfg, shared_data, load_eval_sets(cfg, shared_data))
+        text = "".join(json.dumps({"messages": r["messages"]}, ensure_ascii=False) + "\n" for r in data.records)
+        return data.counts, hashlib.sha256(text.encode()).hexdigest()
+
+    counts, sha = digest(SmolConfig(shared_data=str(shared_data)))
+    assert counts == {"seeds_harmful": 168, "seeds_contrast": 168, "seeds_borderline": 380,
+                      "external_refusals": 50, "general": 150}
+    assert sha == "636724370deb8af1a954158bc19fb57b07b0706aaaca5e0cb3751d4393940ce2"
+    # build 15 (+ borderline_v3, testbed README) keeps its data: appending v3 changed nothing above
+    counts, sha = digest(SmolConfig(shared_data=str(shared_data), seed_borderline=560))
+    assert counts["seeds_borderline"] == 560
+    assert sha == "1202e6856b0fcad15d6d5b9b2c47c2257ffc7efbd16a5d8422d2025369ef4d85"
 
 
 @pytest.mark.integration
