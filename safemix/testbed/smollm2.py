@@ -74,7 +74,7 @@ class SmolConfig:
     seed_harmful: int | None = field(default=168, metadata={"help": "Built-in harmful seeds used (None = all); as many as the contrast seeds (all of them harmful overshot: 66-73% over-refusal)."})
     seed_refusals_each: int = field(default=1, metadata={"help": "Training examples per harmful seed (distinct refusals)."})
     seed_contrast: int | None = field(default=None, metadata={"help": "Built-in contrast seeds used (None = all)."})
-    # Build 14 of the testbed README: all 380 borderline rows, fewer external refusals (their
+    # Build 14 of the testbed README: v1's and v2's 380 borderline rows, fewer external refusals (their
     # blanket refusals of anything sensitive drove over-refusal) and fewer general rows (to
     # fit 2 epochs in the time budget): XSTest over-refusal 22%, down from 52% (build 4).
     seed_borderline: int = field(default=380, metadata={"help": "Borderline-but-safe seeds used: borderline_v1's 200 rows first, then borderline_v2's 180, then borderline_v3's 180; 0 = none, 380 = v1 + v2 (default), 560 = all (build 15: no better)."})

@@ -308,15 +308,18 @@ def test_real_smollm2_build_meets_the_targets(shared_data, monkeypatch):
 
 
 @pytest.mark.integration
-def test_default_alignment_data_is_the_committed_sweeps(shared_data):
+def test_default_alignment_data_is_the_committed_sweeps(shared_data, tmp_path):
     """benchmarks/smollm2 was measured on a testbed aligned on exactly this data: a change to
     the default alignment data must come with a new sweep (and a new hash here)."""
-    import hashlib
+    from safemix.utils import sha256_file, write_jsonl
+
+    evals = load_eval_sets(SmolConfig(shared_data=str(shared_data)), shared_data)  # seed_borderline-independent
 
     def digest(cfg: SmolConfig) -> tuple[dict[str, int], str]:
-        data = assemble_alignment_data(cfg, shared_data, load_eval_sets(cfg, shared_data))
-        text = "".join(json.dumps({"messages": r["messages"]}, ensure_ascii=False) + "\n" for r in data.records)
-        return data.counts, hashlib.sha256(text.encode()).hexdigest()
+        """Counts and the sha256 of data/align.jsonl as the build writes it (`_write_align_data`)."""
+        data = assemble_alignment_data(cfg, shared_data, evals)
+        write_jsonl(tmp_path / "align.jsonl", ({"messages": r["messages"]} for r in data.records))
+        return data.counts, sha256_file(tmp_path / "align.jsonl")
 
     counts, sha = digest(SmolConfig(shared_data=str(shared_data)))
     assert counts == {"seeds_harmful": 168, "seeds_contrast": 168, "seeds_borderline": 380,
