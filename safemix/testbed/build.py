@@ -34,7 +34,8 @@ MANIFEST = "testbed.json"
 def config_hash(cfg: TestbedConfig | SmolConfig) -> str:
     from safemix.utils import stable_hash
 
-    key: dict[str, Any] = {"config": cfg.to_dict(), "corpus": CORPUS_VERSION, "build": BUILD_VERSION}
+    conf = cfg.key_dict() if isinstance(cfg, SmolConfig) else cfg.to_dict()
+    key: dict[str, Any] = {"config": conf, "corpus": CORPUS_VERSION, "build": BUILD_VERSION}
     if isinstance(cfg, SmolConfig):  # input files the config only names (their sizes)
         key["inputs"] = cfg.hash_extra()
     else:

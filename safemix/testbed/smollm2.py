@@ -87,6 +87,7 @@ class SmolConfig:
     max_steps: int = field(default=229, metadata={"help": "Training steps (229 = 2 epochs of the default data at batch 8)."})
     batch_size: int = 8
     lr: float = 1e-3
+    method: str = field(default="lora", metadata={"help": "lora (adapter merged into the weights after training) or full (every weight; set lr lower, e.g. 5e-5)."})
     lora_r: int = 16
     lora_alpha: int = 32
     max_seq_length: int = field(default=96, metadata={"help": "Tokens per training row (longer rows are cut; 96 keeps a step at ~5 s on 2 cores)."})
@@ -108,6 +109,20 @@ class SmolConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def key_dict(self) -> dict:
+        """The config as the cache key sees it: fields added after the default build was fixed
+        are left out while at their default, so existing builds (and the sweeps measured on
+        them) keep their cache ids."""
+        d = self.to_dict()
+        for k, default in KEY_OPTIONAL.items():
+            if d.get(k) == default:
+                del d[k]
+        return d
+
+    def __post_init__(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise ConfigError(f"testbed smollm2: method must be lora or full, got {self.method!r}")
+
     def hash_extra(self) -> dict[str, Any]:
         """What the config does not say but the build depends on: the input files' sizes."""
         model = resolve_model(self, must_exist=False)
@@ -122,6 +137,9 @@ def _file_sig(p: Path) -> list | None:
     except OSError:
         return None
 
+
+# Fields added after build 14 became the default, with the value that keeps its cache id.
+KEY_OPTIONAL: dict[str, Any] = {"method": "lora"}
 
 PRESETS: dict[str, SmolConfig] = {
     "smollm2": SmolConfig(),
@@ -530,7 +548,7 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         gc.collect()
         train_manifest = _align(out, base_dir, cfg, progress)
         t = lap("train", t)
-        _take_merged(out, base_dir)
+        _take_merged(out, base_dir, cfg.method)
         model, tok = load_model_and_tokenizer(str(out))
         model.eval()
         t = lap("merge_save", t)
@@ -571,14 +589,14 @@ def _evaluate_before(base, tok, cfg: SmolConfig, evals: EvalSets, progress: bool
 
 
 def _align(out: Path, base_dir: Path, cfg: SmolConfig, progress: bool) -> dict[str, Any]:
-    """LoRA-align the saved base model through safemix's trainer (into out/.train, merged);
-    returns the training manifest."""
+    """Align the saved base model through safemix's trainer (into out/.train; LoRA merged, or
+    every weight with method=full); returns the training manifest."""
     from safemix.train import TrainConfig
     from safemix.train.trainer import run_training
 
     tc = TrainConfig(
         model=str(base_dir), data=[str(out / "data" / "align.jsonl")], output_dir=str(out / ".train"),
-        method="lora", lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, merge_lora=True,
+        method=cfg.method, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, merge_lora=cfg.method == "lora",
         max_seq_length=cfg.max_seq_length, on_untrainable="drop", max_steps=cfg.max_steps,
         per_device_batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
         save_steps=cfg.max_steps, save_total_limit=1, resume=False, logging_steps=5,
@@ -587,13 +605,20 @@ def _align(out: Path, base_dir: Path, cfg: SmolConfig, progress: bool) -> dict[s
     return run_training(tc)
 
 
-def _take_merged(out: Path, base_dir: Path) -> None:
-    """Move the merged model into `out` (its training metrics beside it); drop the rest."""
+def _take_merged(out: Path, base_dir: Path, method: str = "lora") -> None:
+    """Move the trained model (LoRA: the merged copy; full: the saved weights) into `out`, its
+    training metrics beside it; drop the rest."""
     import shutil
 
-    merged = out / ".train" / "model" / "merged"
-    for p in merged.iterdir():
-        os.replace(p, out / p.name)
+    from safemix.train.trainer import CONFIG_FILE, MANIFEST_FILE
+
+    if method == "lora":
+        for p in (out / ".train" / "model" / "merged").iterdir():
+            os.replace(p, out / p.name)
+    else:
+        for p in (out / ".train" / "model").iterdir():
+            if p.name not in (MANIFEST_FILE, CONFIG_FILE) and p.is_file():
+                os.replace(p, out / p.name)
     shutil.copy2(out / ".train" / "metrics.jsonl", out / "train_metrics.jsonl")
     shutil.rmtree(out / ".train")
     shutil.rmtree(base_dir)
@@ -625,7 +650,8 @@ def _smol_manifest(out: Path, cfg: SmolConfig, key: str, model_path: str | None,
                  "sha256": sha256_file(out / "data" / "align.jsonl"), "file": "data/align.jsonl"},
         "training": {k: train_manifest.get(k) for k in (
             "global_step", "n_examples", "n_dropped", "n_tokens", "n_trained_tokens", "first_loss",
-            "last_loss", "train_seconds")} | {"gradient_checkpointing": False, "method": "lora (merged)"},
+            "last_loss", "train_seconds")} | {"gradient_checkpointing": False,
+                                 "method": "lora (merged)" if cfg.method == "lora" else "full"},
         "eval_settings": {"format": "plain chat (one user turn, the model's chat template)",
                           "judge": "keyword", "max_new_tokens": cfg.max_new_tokens, "greedy": True,
                           "n": (after or {}).get("n")},

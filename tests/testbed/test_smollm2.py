@@ -107,6 +107,12 @@ def test_preset_overrides_hash_and_requirements():
         get_config("smollm2", max_steps="x")
     # the default config's cache id is unchanged by going through the config loader
     assert config_hash(get_config("smollm2", max_steps=229)) == config_hash(get_config("smollm2"))
+    # `method` came after the default build: at "lora" it is not in the key (ids kept), else it is
+    assert "method" not in get_config("smollm2").key_dict() and get_config("smollm2").method == "lora"
+    assert get_config("smollm2", method="full").key_dict()["method"] == "full"
+    assert config_hash(get_config("smollm2", method="full")) != config_hash(get_config("smollm2"))
+    with pytest.raises(ConfigError, match="method must be lora or full"):
+        get_config("smollm2", method="qlora")
     assert check_requirements({"refusal_builtin_harmful": 0.8, "over_refusal_xstest_safe": 0.25}) == {
         "refusal_builtin_harmful": True, "over_refusal_xstest_safe": False}
 
@@ -235,6 +241,27 @@ def test_run_uses_the_testbeds_job_by_task_and_names_what_is_missing(tmp_path, m
     assert apply_testbed(para).generate.paraphrase.model == str(base)
     para.generate.paraphrase.model = "mine"
     assert apply_testbed(para).generate.paraphrase.model == "mine"
+
+
+@pytest.mark.integration
+def test_full_method_build_trains_every_weight(tmp_path, monkeypatch):
+    """method=full: the trained weights themselves become the testbed (no adapter, no merge)."""
+    from safetensors.torch import load_file
+
+    from safemix.testing import save_tiny_model
+
+    monkeypatch.setenv("SAFEMIX_TESTBED_CACHE", str(tmp_path / "cache"))
+    model = save_tiny_model(tmp_path / "base")
+    cfg = SmolConfig(model=str(model), shared_data="", **(SMALL | {"method": "full", "lr": 1e-2}))
+    out = build("smollm2", out=tmp_path / "tb" / "smol", config=cfg, progress=False)
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "testbed.json", "train_metrics.jsonl"):
+        assert (out / f).is_file(), f
+    assert not (out / "adapter_config.json").exists() and not (out / ".train").exists()
+    man = read_manifest(out)
+    assert man["training"]["method"] == "full" and man["config"]["method"] == "full"
+    before, after = load_file(model / "model.safetensors"), load_file(out / "model.safetensors")
+    changed = [k for k in before if k in after and not before[k].equal(after[k])]
+    assert len(changed) > len(before) // 2  # not an adapter: most tensors moved
 
 
 @pytest.mark.integration
