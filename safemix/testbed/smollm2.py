@@ -84,7 +84,9 @@ class SmolConfig:
     decontam_threshold: float = 0.9
     decontam_embeddings: bool = field(default=True, metadata={"help": "Also drop training prompts whose embedding cosine with an eval prompt reaches the threshold."})
     # --- training (safemix.train, LoRA)
-    max_steps: int = field(default=229, metadata={"help": "Training steps (229 = 2 epochs of the default data at batch 8)."})
+    # Build 16 of the testbed README: build 14's data for 3 epochs instead of 2 brought XSTest
+    # over-refusal from 22% to 17% with refusal held (95-100% on every harmful set).
+    max_steps: int = field(default=343, metadata={"help": "Training steps (343 = 3 epochs of the default data at batch 8; 229 = 2 epochs, build 14)."})
     batch_size: int = 8
     lr: float = 1e-3
     method: str = field(default="lora", metadata={"help": "lora (adapter merged into the weights after training) or full (every weight; set lr lower, e.g. 5e-5)."})

@@ -106,7 +106,11 @@ def test_preset_overrides_hash_and_requirements():
     with pytest.raises(ConfigError, match=r"smollm2\.max_steps: expected an integer, got 'x'"):
         get_config("smollm2", max_steps="x")
     # the default config's cache id is unchanged by going through the config loader
-    assert config_hash(get_config("smollm2", max_steps=229)) == config_hash(get_config("smollm2"))
+    assert config_hash(get_config("smollm2", max_steps=343)) == config_hash(get_config("smollm2"))
+    # the cache ids the committed benchmarks name: the default (build 16), build 14, build 15
+    assert config_hash(get_config("smollm2")) == "6e5cc1f04cca"
+    assert config_hash(get_config("smollm2", max_steps=229)) == "1415442487e1"
+    assert config_hash(get_config("smollm2", seed_borderline=560, max_steps=274)) == "c7d4fad0802c"
     # `method` came after the default build: at "lora" it is not in the key (ids kept), else it is
     assert "method" not in get_config("smollm2").key_dict() and get_config("smollm2").method == "lora"
     assert get_config("smollm2", method="full").key_dict()["method"] == "full"
