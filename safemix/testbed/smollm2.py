@@ -140,7 +140,7 @@ def _file_sig(p: Path) -> list | None:
         return None
 
 
-# Fields added after build 14 became the default, with the value that keeps its cache id.
+# Fields added after build 14, with the value that keeps the ids of builds made before them.
 KEY_OPTIONAL: dict[str, Any] = {"method": "lora"}
 
 PRESETS: dict[str, SmolConfig] = {
