@@ -1173,7 +1173,8 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, styles: list[str], value_
     _sweep_legend(fig, axes, handles, spare)
     _save_png(fig, path)
     plt.close(fig)
-    info: dict[str, Any] = {"styles": styles, "methods": methods, "ratios": ratios}
+    info: dict[str, Any] = {"styles": styles, "methods": methods, "ratios": ratios,
+                            "has_none": any(series[s]["none"] for s in styles)}
     if any(series[s]["seeded"] for s in styles):
         info["seeded"] = True
     return info
@@ -1453,11 +1454,11 @@ ul.headline li{margin:.35em 0}figure{margin:1em 0}figcaption{color:#555;font-siz
 details{margin:.3em 0}summary{cursor:pointer}td.resp{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:.85em}
 nav a{margin-right:1em}"""
 
+_NONE_SENTENCE = "Ratio 0 is the finetune without safety rows (none), where every line starts."
 _CAPTIONS = {
     "sweep": "Refusal of harmful probes against the mixing ratio, one panel per probe style, one line per method "
-             "(dashed: controls); bars are bootstrap 95% intervals. Ratio 0 is the finetune without safety rows "
-             "(none), where every line starts. Grey band: the base model before finetuning (its interval; dotted: "
-             "its mean).",
+             f"(dashed: controls); bars are bootstrap 95% intervals. {_NONE_SENTENCE} Grey band: the base model "
+             "before finetuning (its interval; dotted: its mean).",
     "over_refusal": "Over-refusal: benign probes refused, per style, against the mixing ratio (lower is better). "
                     "Same layout as the sweep plot.",
     "retention": "Task metric against refusal of harmful probes in the headline style (right and up is better). "
@@ -1510,8 +1511,15 @@ SEEDS_PLOT_NOTE = (" With several seeds, a point is the mean over seeds, its bar
                    "seed; the sweep table has each seed's bootstrap interval.")
 
 
+NO_NONE_NOTE = ("Ratio 0 is the finetune without safety rows (none); these runs have none, so the lines "
+                "start at their lowest ratio.")
+
+
 def _caption(name: str, info: dict[str, Any]) -> str:
-    return _CAPTIONS[name] + (SEEDS_PLOT_NOTE if info.get("seeded") else "") + _unplaced_note(info)
+    text = _CAPTIONS[name]
+    if name == "sweep" and info.get("has_none") is False:  # no line starts at 0: do not say so
+        text = text.replace(_NONE_SENTENCE, NO_NONE_NOTE)
+    return text + (SEEDS_PLOT_NOTE if info.get("seeded") else "") + _unplaced_note(info)
 
 
 def _unplaced_note(info: dict[str, Any]) -> str:

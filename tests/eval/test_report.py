@@ -133,3 +133,16 @@ def test_report_of_runs_without_a_sweep_says_why(tmp_path):
     paths = compare_runs(dirs, tmp_path / "cmp", style="job")
     assert "sweep_plot" not in paths and not (tmp_path / "cmp" / "sweep.png").exists()
     assert "No sweep plot: no run has a method and a mixing ratio" in paths["html"].read_text(encoding="utf-8")
+
+
+def test_sweep_caption_says_where_lines_start(tmp_path, report):
+    """With a `none` run every line starts at ratio 0 and the caption says so; without one (a run
+    folder holding only some variants) it must not claim that."""
+    md = (report / "comparison.md").read_text(encoding="utf-8")
+    assert "(none), where every line starts" in md and "these runs have none" not in md
+    dirs = write_sweep(tmp_path / "part", sweep=[s for s in SWEEP if s[1] != "none"])
+    md = compare_runs(dirs, tmp_path / "part" / "report", style="job")["md"].read_text(encoding="utf-8")
+    assert "where every line starts" not in md
+    assert "these runs have none, so the lines start at their lowest ratio" in md
+    doc = json.loads((tmp_path / "part" / "report" / "comparison.json").read_text())
+    assert doc["plots"]["sweep"]["has_none"] is False and doc["plots"]["sweep"]["ratios"][0] == 0.0
