@@ -34,12 +34,11 @@ MANIFEST = "testbed.json"
 def config_hash(cfg: TestbedConfig | SmolConfig) -> str:
     from safemix.utils import stable_hash
 
-    conf = cfg.key_dict() if isinstance(cfg, SmolConfig) else cfg.to_dict()
-    key: dict[str, Any] = {"config": conf, "corpus": CORPUS_VERSION, "build": BUILD_VERSION}
-    if isinstance(cfg, SmolConfig):  # input files the config only names (their sizes)
-        key["inputs"] = cfg.hash_extra()
+    key: dict[str, Any] = {"corpus": CORPUS_VERSION, "build": BUILD_VERSION}
+    if isinstance(cfg, SmolConfig):  # plus the input files the config only names (their sizes)
+        key |= {"config": cfg.key_dict(), "inputs": cfg.hash_extra()}
     else:
-        key["outputs"] = TINY_OUTPUTS_VERSION
+        key |= {"config": cfg.to_dict(), "outputs": TINY_OUTPUTS_VERSION}
     return stable_hash(key)[:12]
 
 

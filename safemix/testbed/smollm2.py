@@ -550,7 +550,7 @@ def build_into(out: Path, cfg: SmolConfig, key: str, progress: bool) -> None:
         gc.collect()
         train_manifest = _align(out, base_dir, cfg, progress)
         t = lap("train", t)
-        _take_merged(out, base_dir, cfg.method)
+        _take_trained(out, base_dir, cfg.method)
         model, tok = load_model_and_tokenizer(str(out))
         model.eval()
         t = lap("merge_save", t)
@@ -607,7 +607,7 @@ def _align(out: Path, base_dir: Path, cfg: SmolConfig, progress: bool) -> dict[s
     return run_training(tc)
 
 
-def _take_merged(out: Path, base_dir: Path, method: str = "lora") -> None:
+def _take_trained(out: Path, base_dir: Path, method: str) -> None:
     """Move the trained model (LoRA: the merged copy; full: the saved weights) into `out`, its
     training metrics beside it; drop the rest."""
     import shutil
